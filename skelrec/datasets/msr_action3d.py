@@ -1,0 +1,1 @@
+"""Reader: see module docstring once implemented."""
