@@ -34,8 +34,8 @@ __all__ = [
     "LAYOUTS",
     "Layout",
     "Normalization",
-    "convert",
     "conversion_matrix",
+    "convert",
     "from_mediapipe_world",
     "get_layout",
     "normalize",
@@ -297,13 +297,8 @@ _RECIPES: dict[tuple[str, str], Recipe] = {
 }
 
 
-def conversion_matrix(src: str | Layout, dst: str | Layout) -> np.ndarray:
-    """The (V_dst, V_src) weight matrix taking ``src`` joints to ``dst`` joints.
-
-    Raises:
-        SkelrecError: if some target joint can be neither copied by name nor built by a recipe.
-    """
-    s, d = get_layout(src), get_layout(dst)
+def _recipe_matrix(s: Layout, d: Layout) -> tuple[np.ndarray, list[str]]:
+    """The weight matrix and the target joints that can be neither copied by name nor built by a recipe."""
     recipe = _RECIPES.get((s.name, d.name), {})
     w = np.zeros((d.num_joints, s.num_joints), dtype=np.float32)
     missing = []
@@ -315,23 +310,29 @@ def conversion_matrix(src: str | Layout, dst: str | Layout) -> np.ndarray:
             w[i, s.index(name)] = 1.0
         else:
             missing.append(name)
+    return w, missing
+
+
+def conversion_matrix(src: str | Layout, dst: str | Layout) -> np.ndarray:
+    """The (V_dst, V_src) weight matrix taking ``src`` joints to ``dst`` joints.
+
+    Raises:
+        SkelrecError: if some target joint can be neither copied by name nor built by a recipe.
+    """
+    s, d = get_layout(src), get_layout(dst)
+    w, missing = _recipe_matrix(s, d)
     if missing:
         raise SkelrecError(
             f"cannot build layout {d.name} from {s.name}: no source for joints {', '.join(missing)}; "
-            f"use a model whose layout is one of: {', '.join(convertible_layouts(s.name))}"
+            f"{s.name} data converts to: {', '.join(convertible_layouts(s.name))}"
         )
     return w
 
 
-def convertible_layouts(src: str) -> list[str]:
-    out = []
-    for name in LAYOUTS:
-        try:
-            conversion_matrix(src, name)
-            out.append(name)
-        except SkelrecError:
-            pass
-    return out
+def convertible_layouts(src: str | Layout) -> list[str]:
+    """Names of the layouts that can be built from ``src``."""
+    s = get_layout(src)
+    return [name for name, d in LAYOUTS.items() if not _recipe_matrix(s, d)[1]]
 
 
 def convert(data: np.ndarray, src: str | Layout, dst: str | Layout) -> np.ndarray:
@@ -449,27 +450,23 @@ def normalize(x: np.ndarray, layout: str | Layout, cfg: Normalization) -> tuple[
     x = x.copy()
     mask = valid_mask(x)
     ci, ti = lay.indices(lay.center), lay.indices(lay.torso_top)
-    main, main_mask = x[0], mask[0]
-    centre = _joint_mean(main, ci)  # (T, 3)
+    main_mask = mask[0]
+    centre = _joint_mean(x[0], ci)  # (T, 3)
     if cfg.center == "sequence":
         x[..., :3] -= _first_valid(centre, main_mask)
     elif cfg.center == "frame":
         # persons follow the main person's centre; frames where it is absent use its nearest valid centre
         filled = _fill_invalid(centre, main_mask)
         x[..., :3] -= filled[None, :, None, :]
-    if cfg.align:
-        top = _first_valid(_joint_mean(main, ti), main_mask)
-        base = _first_valid(centre, main_mask)
-        sh = _first_valid(main, main_mask)
-        lr = lay.left_right_pairs
-        sho = [p for p in lr if lay.joints[p[0]] == "left_shoulder"]
-        if sho:
-            shoulder_vec = sh[sho[0][1], :3] - sh[sho[0][0], :3]  # left -> right shoulder
-            rot = _rotation_to_upright(top - base, shoulder_vec)
-            if rot is not None:
-                x[..., :3] = x[..., :3] @ rot.T
+    if cfg.align and "left_shoulder" in lay.joints and "right_shoulder" in lay.joints:
+        first = _first_valid(x[0], main_mask)  # (V, C), after centring
+        spine = first[ti, :3].mean(0) - first[ci, :3].mean(0)
+        shoulders = first[lay.index("right_shoulder"), :3] - first[lay.index("left_shoulder"), :3]
+        rot = _rotation_to_upright(spine, shoulders)
+        if rot is not None:
+            x[..., :3] = x[..., :3] @ rot.T
     if cfg.scale == "torso":
-        length = np.linalg.norm(_joint_mean(main, ti) - _joint_mean(main, ci), axis=-1)[main_mask]
+        length = np.linalg.norm(_joint_mean(x[0], ti) - _joint_mean(x[0], ci), axis=-1)[main_mask]
         length = length[length > 1e-6]
         if length.size:
             x[..., :3] /= float(np.median(length))
@@ -522,4 +519,3 @@ def pad_persons(x: np.ndarray, mask: np.ndarray, persons: int) -> tuple[np.ndarr
         return x[:persons], mask[:persons]
     pad = np.zeros((persons - m, *x.shape[1:]), np.float32)
     return np.concatenate([x, pad]), np.concatenate([mask, np.zeros((persons - m, mask.shape[1]), bool)])
-
