@@ -7,9 +7,14 @@ standard evaluation protocols as queries over sample metadata.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import re
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -18,7 +23,9 @@ import numpy as np
 from skelrec.errors import DataFormatError, SkelrecError
 from skelrec.skeleton import get_layout
 
-__all__ = ["DATASETS", "DatasetReader", "Sample", "get_reader", "register_dataset"]
+__all__ = ["DATASETS", "DatasetReader", "MetaSplit", "Sample", "get_reader", "register_dataset"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -88,7 +95,8 @@ class DatasetReader(ABC):
         name: registry key used on the command line (``skelrec prepare NAME``).
         layout: layout of the samples it returns.
         classes: class names, index = label.
-        protocols: names of the standard splits, each answered by :meth:`split`.
+        protocols: names of the standard splits, each answered by :meth:`split`; a mapping from name to
+            :class:`MetaSplit` is answered by the default :meth:`split`.
         fps: frame rate of the recordings.
         persons: maximum number of persons per sample.
         expected_samples: how many samples the complete dataset yields (checked and reported by prepare).
@@ -97,7 +105,7 @@ class DatasetReader(ABC):
     name: ClassVar[str]
     layout: ClassVar[str]
     classes: ClassVar[Sequence[str]] = ()
-    protocols: ClassVar[Sequence[str]] = ()
+    protocols: ClassVar[Sequence[str] | Mapping[str, MetaSplit]] = ()
     fps: ClassVar[float | None] = None
     persons: ClassVar[int] = 1
     expected_samples: ClassVar[int | None] = None
@@ -106,6 +114,7 @@ class DatasetReader(ABC):
     def __init__(self, root: str | Path, **options: Any) -> None:
         self.root = Path(root)
         self.options = options
+        self.stats: Counter[str] = Counter()  # files/clips skipped on purpose, by reason (see :meth:`skip`)
         if not self.root.exists():
             raise SkelrecError(f"{self.root}: no such directory; pass the folder that holds the {self.name} files")
 
@@ -123,6 +132,15 @@ class DatasetReader(ABC):
         """Whether a file matched by ``file_glob`` belongs to the dataset (e.g. its name parses)."""
         return True
 
+    @classmethod
+    def detect(cls, path: Path) -> bool:
+        """Whether one file, on its own, looks like this format (name, extension, a cheap look at the content).
+
+        Used by ``skelrec inspect`` to pick a reader. The default matches the name against ``file_glob`` (never
+        for the catch-all ``"*"``); readers whose files share an extension override it to tell them apart.
+        """
+        return cls.file_glob != "*" and fnmatch(path.name, cls.file_glob)
+
     @abstractmethod
     def read(self, path: Path) -> list[Sample]:
         """Parse one file into samples. Raises :class:`DataFormatError` naming the file and the line."""
@@ -131,13 +149,50 @@ class DatasetReader(ABC):
         for path in self.files():
             yield from self.read(path)
 
+    def skip(self, reason: str, message: str) -> list[Sample]:
+        """Skip a file or clip on purpose: log ``message``, count it under ``reason`` in :attr:`stats`."""
+        self.stats[reason] += 1
+        log.warning("%s: %s", self.name, message)
+        return []
+
     def split(self, protocol: str, meta: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
         """Indices of ``train``/``test`` samples for a standard protocol, given the samples' metadata."""
+        rule = self.protocols.get(protocol) if isinstance(self.protocols, Mapping) else None
+        if isinstance(rule, MetaSplit):
+            return rule.indices(meta, protocol=f"{self.name} {protocol}")
         raise SkelrecError(f"{self.name} has no protocol {protocol!r}; known: {', '.join(self.protocols) or 'none'}")
 
     def _check_protocol(self, protocol: str) -> None:
         if protocol not in self.protocols:
             raise SkelrecError(f"{self.name} has no protocol {protocol!r}; known: {', '.join(self.protocols)}")
+
+
+@dataclass(frozen=True)
+class MetaSplit:
+    """A protocol decided by one metadata field: ``meta[key]`` in ``train`` -> train part, in ``test`` -> test part.
+
+    Samples whose value is in neither part belong to no part.
+    """
+
+    key: str
+    train: frozenset[Any]
+    test: frozenset[Any]
+
+    def indices(self, meta: Sequence[Mapping[str, Any]], protocol: str = "split") -> dict[str, np.ndarray]:
+        """``{"train": idx, "test": idx}`` over ``meta``; an empty part is logged (e.g. a view that is absent)."""
+        values = [m.get(self.key) for m in meta]
+        out = {
+            part: np.array([i for i, v in enumerate(values) if v in allowed], dtype=np.int64)
+            for part, allowed in (("train", self.train), ("test", self.test))
+        }
+        for part, idx in out.items():
+            if len(meta) and not len(idx):
+                wanted = sorted(self.train if part == "train" else self.test)
+                log.warning(
+                    "%s: the %s part is empty: none of the %d samples has %s in %s (that part of the data is absent)",
+                    protocol, part, len(meta), self.key, wanted,
+                )  # fmt: skip
+        return out
 
 
 DATASETS: dict[str, type[DatasetReader]] = {}
@@ -194,12 +249,56 @@ def check_finite(path: Path, data: np.ndarray, what: str = "joint coordinates") 
 
 def read_text_lines(path: Path) -> list[str]:
     """Non-empty lines of a text file; an error for an empty or binary file."""
+    return [text for _, text in read_text_lines_numbered(path)]
+
+
+def name_fields(path: Path, pattern: re.Pattern[str], expected: str) -> dict[str, str]:
+    """The named groups of ``pattern`` matched against the file name; an error naming the expected form."""
+    m = pattern.fullmatch(path.name)
+    if m is None:
+        raise DataFormatError(path, f"file name {path.name!r} does not follow the dataset's naming", expected=expected)
+    return m.groupdict()
+
+
+def read_table(path: Path, columns: int, what: str = "numbers") -> tuple[np.ndarray, list[int]]:
+    """A text file of ``columns`` finite numbers per line (blank lines ignored) as ``(rows, columns)`` float64.
+
+    Returns the table and the 1-based file line number of every row.
+    """
+    lines = read_text_lines_numbered(path)
+    return parse_rows(path, lines, columns, what), [n for n, _ in lines]
+
+
+def parse_rows(path: Path, lines: Sequence[tuple[int, str]], columns: int, what: str = "numbers") -> np.ndarray:
+    """``(line number, text)`` rows of ``columns`` finite numbers each -> ``(rows, columns)`` float64.
+
+    Fast path: one ``np.array`` over all rows; when that fails the rows are parsed one by one, so the error names
+    the offending line.
+    """
+    rows = [text.replace(",", " ").split() for _, text in lines]
+    table = None
+    if all(len(r) == columns for r in rows):
+        with contextlib.suppress(ValueError):  # a non-numeric token: the slow path below names its line
+            table = np.array(rows, dtype=np.float64)
+    if table is None:
+        for n, text in lines:
+            parse_floats(path, n, text, columns, what)
+        raise DataFormatError(path, "unparsable numbers", expected=f"{columns} {what} per line")  # not reached
+    table = table.reshape(len(lines), columns)  # (0, columns) when there are no rows
+    bad = ~np.isfinite(table).all(axis=1)
+    if bad.any():
+        line = lines[int(np.argmax(bad))][0]
+        raise DataFormatError(path, "NaN or infinite value", expected=f"finite {what}", line=line)
+    return table
+
+
+def read_text_lines_numbered(path: Path) -> list[tuple[int, str]]:
+    """``(line number, stripped text)`` of the non-empty lines; an error for an empty or binary file."""
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise DataFormatError(path, "not a text file", expected="a text skeleton file") from None
-    lines = [ln.strip() for ln in text.splitlines()]
-    lines = [ln for ln in lines if ln]
+    lines = [(n, ln.strip()) for n, ln in enumerate(text.splitlines(), start=1) if ln.strip()]
     if not lines:
         raise DataFormatError(path, "file is empty", expected="skeleton data")
     return lines

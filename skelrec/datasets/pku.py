@@ -1,1 +1,284 @@
-"""Reader: see module docstring once implemented."""
+"""Reader for PKU-MMD (Liu et al., 2017): untrimmed Kinect v2 sequences cut into labelled action clips.
+
+Files (the dataset release, ``ECHO960/PKU-MMD``):
+
+* skeleton ``<video>.txt``: one line per frame, 150 numbers = 2 bodies x 25 joints x ``x y z`` (NTU RGB+D joint
+  order and camera axes, metres: layout ``ntu25``); the second body is zeros when absent. Phase 1 names videos
+  ``NNNN-V`` (``0002-L``), phase 2 ``AxxNyy-V`` (``A10N08-L``); ``V`` is the view, L/M/R.
+* label ``<video>.txt`` of the same name in a separate folder: lines ``label,start,end,confidence`` with a 1-based
+  label among the 51 actions and ``confidence`` 1 (slight) or 2 (strong) (0 also occurs).
+* split files ``cross-subject.txt`` / ``cross-view.txt`` (phase 2: ``cross_subject_v2.txt`` / ``cross_view_v2.txt``):
+  line 2 is the comma-separated training-video list, line 4 the validation list, which is the test part (the two
+  lists partition the 1,076 phase-1 videos, so this equals MAMP's "test = not in the training list").
+
+Each labelled action becomes one :class:`Sample` holding frames ``[start, end)``: ``end`` is exclusive, as in MAMP's
+``data/pku_v1/pku_gendata.py`` (``seq_data[start:end]``). Labels become 0-based. A range outside its sequence is an
+error naming the label file and line. A range with ``end <= start`` is skipped with a warning and counted in
+``reader.stats["bad_range"]``: the release has one (``0043-L.txt`` line 21: ``1,4925,4036,2``), which MAMP drops as
+an all-zero clip; all-zero clips are skipped the same way (``stats["empty"]``). Phase 1 therefore yields at most
+21,544 clips from its 21,545 labelled instances. Clips are not truncated (MAMP truncates to 300 frames later).
+
+Folders: ``root`` may hold everything. The skeleton folder is the one named ``skeletons``, ``skeleton`` or
+``PKU_Skeleton_Renew`` below ``root`` (or ``root`` itself when it directly holds skeleton files), the label folder the
+one named ``labels``, ``label`` or ``Train_Label_PKU_final``, the split files are searched by name; when ``root`` is
+the skeleton folder itself, its parent is searched. ``skeleton_dir``, ``label_dir``, ``split_dir`` override the search.
+A skeleton file without a label file is skipped and counted (``stats["unlabelled"]``) unless ``unlabelled=True``,
+which yields the whole sequence as one unlabelled sample (for pretraining).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from skelrec.datasets.base import (
+    DatasetReader,
+    MetaSplit,
+    Sample,
+    name_fields,
+    read_table,
+    read_text_lines_numbered,
+    register_dataset,
+)
+from skelrec.errors import DataFormatError, SkelrecError
+
+__all__ = ["PKU_MMD_CLASSES", "PkuMmdReader"]
+
+# The 51 actions of PKU-MMD (Actions.xlsx of the release), label 1..51 -> index 0..50.
+PKU_MMD_CLASSES = (
+    "bow", "brushing hair", "brushing teeth", "check time (from watch)", "cheer up", "clapping",
+    "cross hands in front (say stop)", "drink water", "drop", "eat meal/snack", "falling",
+    "giving something to other person", "hand waving", "handshaking", "hopping (one foot jumping)",
+    "hugging other person", "jump up", "kicking other person", "kicking something",
+    "make a phone call/answer phone", "pat on back of other person", "pickup", "playing with phone/tablet",
+    "point finger at the other person", "pointing to something with finger", "punching/slapping other person",
+    "pushing other person", "put on a hat/cap", "put something inside pocket", "reading", "rub two hands together",
+    "salute", "sitting down", "standing up", "take off a hat/cap", "take off glasses", "take off jacket",
+    "take out something from pocket", "taking a selfie", "tear up paper", "throw", "touch back (backache)",
+    "touch chest (stomachache/heart pain)", "touch head (headache)", "touch neck (neckache)", "typing on a keyboard",
+    "use a fan (with hand or paper)/feeling warm", "wear jacket", "wear on glasses", "wipe face", "writing",
+)  # fmt: skip
+
+_NAME = re.compile(r"(?P<video>(?:\d{4}|A\d+N\d+)-(?P<view>[LMR]))\.txt")
+_NAMING = "NNNN-V.txt (phase 1, e.g. 0002-L.txt) or AxxNyy-V.txt (phase 2, e.g. A10N08-L.txt), V in L/M/R"
+_SKELETON_DIRS = ("skeletons", "skeleton", "PKU_Skeleton_Renew")
+_LABEL_DIRS = ("labels", "label", "Train_Label_PKU_final")
+_SPLIT_FILES = {"xsub": ("cross-subject.txt", "cross_subject_v2.txt"), "xview": ("cross-view.txt", "cross_view_v2.txt")}
+_BODIES, _JOINTS = 2, 25
+_COLUMNS = _BODIES * _JOINTS * 3
+
+
+@dataclass(frozen=True)
+class _Action:
+    """One line of a label file: 1-based ``label``, frames ``[start, end)``, ``confidence``, file ``line``."""
+
+    label: int
+    start: int
+    end: int
+    confidence: int
+    line: int
+
+
+@register_dataset
+class PkuMmdReader(DatasetReader):
+    """PKU-MMD skeleton + label files -> one two-person ``ntu25`` :class:`Sample` per labelled action.
+
+    Args:
+        root: folder holding the dataset (see the module docstring for what is searched).
+        skeleton_dir, label_dir, split_dir: explicit folders instead of searching ``root``.
+        unlabelled: yield a skeleton file without a label file as one unlabelled whole-sequence sample.
+    """
+
+    name = "pku_mmd"
+    layout = "ntu25"
+    classes = PKU_MMD_CLASSES
+    protocols = tuple(_SPLIT_FILES)
+    fps = 30.0
+    persons = _BODIES
+    file_glob = "*-[LMR].txt"
+
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        skeleton_dir: str | Path | None = None,
+        label_dir: str | Path | None = None,
+        split_dir: str | Path | None = None,
+        unlabelled: bool = False,
+    ) -> None:
+        super().__init__(
+            root, skeleton_dir=skeleton_dir, label_dir=label_dir, split_dir=split_dir, unlabelled=unlabelled
+        )
+        self.unlabelled = unlabelled
+        self.skeleton_dir = _given_dir(skeleton_dir, "skeleton_dir") or self._find_skeleton_dir()
+        # when root is a skeleton folder by name, the label folder and split files sit beside it
+        beside = self.root == self.skeleton_dir and self.root.name in _SKELETON_DIRS
+        self._search_root = self.root.parent if beside else self.root
+        self.label_dir = _given_dir(label_dir, "label_dir") or _find_dir(self._search_root, _LABEL_DIRS, "label_dir")
+        self.split_dir = _given_dir(split_dir, "split_dir")
+
+    @classmethod
+    def detect(cls, path: Path) -> bool:
+        """A PKU-MMD name whose first line holds 150 numbers (label files share the names but hold 4)."""
+        if _NAME.fullmatch(path.name) is None:
+            return False
+        try:
+            with path.open(encoding="utf-8") as f:
+                return len(f.readline().replace(",", " ").split()) == _COLUMNS
+        except (OSError, UnicodeDecodeError):
+            return False
+
+    def accepts(self, path: Path) -> bool:
+        return _NAME.fullmatch(path.name) is not None
+
+    def files(self) -> list[Path]:
+        """Skeleton files of the skeleton folder; an error when labels are needed but no label folder exists."""
+        found = sorted(p for p in self.skeleton_dir.rglob(self.file_glob) if p.is_file() and self.accepts(p))
+        if not found:
+            raise SkelrecError(f"{self.skeleton_dir}: holds no PKU-MMD skeleton files; expected {_NAMING}")
+        if self.label_dir is None and not self.unlabelled:
+            raise SkelrecError(
+                f"{self.root}: found {len(found)} PKU-MMD skeleton files but no label folder "
+                f"({' / '.join(_LABEL_DIRS)}); pass label_dir=..., or unlabelled=True to read whole sequences"
+            )
+        return found
+
+    def read(self, path: Path) -> list[Sample]:
+        video = name_fields(path, _NAME, _NAMING)["video"]
+        table, _ = read_table(path, _COLUMNS, f"numbers ({_BODIES} bodies x {_JOINTS} joints x xyz)")
+        seq = table.reshape(-1, _BODIES, _JOINTS, 3).transpose(1, 0, 2, 3).astype(np.float32)  # (M, T, V, 3)
+        meta = {"video": video, "view": video[-1], "phase": 2 if video.startswith("A") else 1, "source": str(path)}
+        label_path = self.label_dir / path.name if self.label_dir is not None else None
+        if label_path is None or not label_path.is_file():
+            if not self.unlabelled:
+                where = f"in {self.label_dir}" if self.label_dir is not None else "(no label folder found)"
+                return self.skip(
+                    "unlabelled", f"{path}: no label file {path.name} {where}; skipped (unlabelled=True keeps it)"
+                )
+            return self._clip(path, seq, meta, start=0, end=seq.shape[1])
+        samples: list[Sample] = []
+        for act in _read_labels(label_path, frames=seq.shape[1], skeleton=path):
+            if act.end <= act.start:
+                self.skip("bad_range", f"{label_path}:{act.line}: end {act.end} <= start {act.start}; clip skipped")
+                continue
+            samples += self._clip(path, seq, meta, act.start, act.end, act)
+        return samples
+
+    def _clip(
+        self, path: Path, seq: np.ndarray, meta: dict[str, Any], start: int, end: int, act: _Action | None = None
+    ) -> list[Sample]:
+        data = seq[:, start:end]
+        if not data.any():
+            return self.skip("empty", f"{path}: frames [{start}, {end}) are all zeros (no tracked body); clip skipped")
+        label = None if act is None else act.label - 1
+        return [
+            Sample(
+                data=data,
+                layout=self.layout,
+                name=meta["video"] if act is None else f"{meta['video']}_{start}-{end}",
+                dataset=self.name,
+                label=label,
+                label_name=None if label is None else self.classes[label],
+                fps=self.fps,
+                meta={**meta, "start": start, "end": end, **({} if act is None else {"confidence": act.confidence})},
+            )
+        ]
+
+    def split(self, protocol: str, meta: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+        """Train = the split file's training videos, test = its validation videos (matched on ``meta["video"]``)."""
+        self._check_protocol(protocol)
+        train, test = _read_split_file(self._split_file(protocol))
+        rule = MetaSplit("video", train=frozenset(train), test=frozenset(test))
+        return rule.indices(meta, protocol=f"{self.name} {protocol}")
+
+    def _find_skeleton_dir(self) -> Path:
+        found = _find_dir(self.root, _SKELETON_DIRS, "skeleton_dir")
+        if found is not None:
+            return found
+        if any(self.accepts(p) for p in self.root.glob(self.file_glob)):
+            return self.root
+        raise SkelrecError(
+            f"{self.root}: holds no PKU-MMD skeleton folder ({' / '.join(_SKELETON_DIRS)}) and no skeleton files "
+            f"({_NAMING}); pass the dataset folder or skeleton_dir=..."
+        )
+
+    def _split_file(self, protocol: str) -> Path:
+        names = _SPLIT_FILES[protocol]
+        if self.split_dir is not None:
+            hits = [self.split_dir / n for n in names if (self.split_dir / n).is_file()]
+        else:
+            hits = sorted(p for n in names for p in self._search_root.rglob(n) if p.is_file())
+        if not hits:
+            where = self.split_dir or self._search_root
+            raise SkelrecError(
+                f"{where}: no {' or '.join(names)}; protocol {protocol} needs the official PKU-MMD split files: "
+                "put them under the dataset folder or pass split_dir=..."
+            )
+        if len(hits) > 1:
+            raise SkelrecError(f"several split files for {protocol}: {', '.join(map(str, hits))}; pass split_dir=...")
+        return hits[0]
+
+
+def _given_dir(path: str | Path | None, option: str) -> Path | None:
+    if path is None:
+        return None
+    if not Path(path).is_dir():
+        raise SkelrecError(f"{path}: no such directory (given as {option})")
+    return Path(path)
+
+
+def _find_dir(base: Path, names: tuple[str, ...], option: str) -> Path | None:
+    """The one folder named like ``names`` at or below ``base``; None when absent, an error when ambiguous."""
+    hits = [base] if base.name in names else []
+    hits += sorted(p for p in base.rglob("*") if p.name in names and p.is_dir())
+    if len(hits) > 1:
+        raise SkelrecError(
+            f"{base}: several PKU-MMD folders named like {'/'.join(names)}: {', '.join(map(str, hits))}; "
+            f"pass {option}=... (or a root holding one dataset phase)"
+        )
+    return hits[0] if hits else None
+
+
+def _read_labels(path: Path, *, frames: int, skeleton: Path) -> list[_Action]:
+    """Parse a label file; errors name the line of a malformed row, an unknown label or a range outside the clip."""
+    table, lines = read_table(path, 4, "integers (label,start,end,confidence)")
+    whole = table == np.round(table)
+    if not whole.all():
+        raise DataFormatError(
+            path,
+            "non-integer value",
+            expected="integers label,start,end,confidence",
+            line=lines[int(np.argmin(whole.all(axis=1)))],
+        )
+    actions = [_Action(*(int(v) for v in row), line=n) for row, n in zip(table, lines, strict=True)]
+    for act in actions:
+        if not 1 <= act.label <= len(PKU_MMD_CLASSES):
+            raise DataFormatError(
+                path, f"action label {act.label}", expected=f"1..{len(PKU_MMD_CLASSES)}", line=act.line
+            )
+        if act.end > act.start and (act.start < 0 or act.end > frames):
+            raise DataFormatError(
+                path,
+                f"frames [{act.start}, {act.end}) lie outside the {frames} frames of {skeleton.name}",
+                expected=f"0 <= start < end <= {frames}",
+                line=act.line,
+            )
+    return actions
+
+
+def _read_split_file(path: Path) -> tuple[list[str], list[str]]:
+    """``Training videos:`` / list / ``Validation videos:`` / list -> (training videos, validation videos)."""
+    lines = read_text_lines_numbered(path)
+    expected = "'Training videos:', the comma-separated training list, 'Validation videos:', the validation list"
+    if len(lines) < 4 or not lines[0][1].lower().startswith("training") or not lines[2][1].lower().startswith("valid"):
+        raise DataFormatError(path, f"{len(lines)} lines not in the PKU-MMD split layout", expected=expected)
+    train, test = ([v.strip() for v in text.split(",") if v.strip()] for _, text in (lines[1], lines[3]))
+    both = sorted(set(train) & set(test))
+    if both:
+        raise DataFormatError(path, f"videos {both[:3]} are in both lists", expected="disjoint lists", line=lines[3][0])
+    return train, test

@@ -1,0 +1,247 @@
+"""PKU-MMD reader: labelled clips from untrimmed sequences, folder search, official splits, malformed input."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from skelrec.datasets import get_reader
+from skelrec.datasets.pku import PKU_MMD_CLASSES, PkuMmdReader
+from skelrec.errors import DataFormatError, SkelrecError
+from skelrec.skeleton import get_layout
+
+
+@pytest.fixture(scope="module")
+def pku(shared_data):
+    reader = get_reader("pku_mmd", shared_data / "pku_mmd")
+    return reader, list(reader.samples())
+
+
+def _label_rows(path: Path) -> list[list[int]]:
+    return [[int(v) for v in line.split(",")] for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_class_names_match_the_official_action_list(shared_data):
+    with (shared_data / "pku_mmd" / "v1" / "splits" / "Actions.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["Label"]) for r in rows] == list(range(1, 52))
+    assert [r["Action"] for r in rows] == list(PKU_MMD_CLASSES)
+
+
+def test_folders_are_found_below_the_root(pku, shared_data):
+    reader, _ = pku
+    v1 = shared_data / "pku_mmd" / "v1"
+    assert (reader.skeleton_dir, reader.label_dir) == (v1 / "skeletons", v1 / "labels")
+    assert len(reader.files()) == 25  # the phase-2 sample outside skeletons/ is not picked up
+
+
+def test_every_label_line_of_the_25_sequences_becomes_one_clip_inside_its_sequence(pku, shared_data):
+    reader, samples = pku
+    expected = {}
+    for skeleton in reader.files():
+        frames = sum(1 for line in skeleton.read_text().splitlines() if line.strip())
+        for label, start, end, confidence in _label_rows(shared_data / "pku_mmd" / "v1" / "labels" / skeleton.name):
+            assert 0 <= start < end <= frames
+            expected[f"{skeleton.stem}_{start}-{end}"] = (label - 1, end - start, confidence)
+    assert len(expected) == len(samples) == 232 and not reader.stats
+    got = {s.name: (s.label, s.frames, s.meta["confidence"]) for s in samples}
+    assert got == expected
+    assert len({s.label for s in samples}) == 36
+    assert all(s.label_name == PKU_MMD_CLASSES[s.label] and s.data.shape[0] == 2 for s in samples)
+
+
+def test_clip_is_the_half_open_frame_range_of_its_label(pku, shared_data):
+    _, samples = pku
+    clip = next(s for s in samples if s.meta["video"] == "0036-L")
+    label, start, end, _ = _label_rows(shared_data / "pku_mmd" / "v1" / "labels" / "0036-L.txt")[0]
+    rows = (shared_data / "pku_mmd" / "v1" / "skeletons" / "0036-L.txt").read_text().splitlines()
+    first = np.array(rows[start].split(), dtype=np.float32).reshape(2, 25, 3)
+    last = np.array(rows[end - 1].split(), dtype=np.float32).reshape(2, 25, 3)
+    assert (clip.meta["start"], clip.meta["end"], clip.label) == (start, end, label - 1)
+    np.testing.assert_array_equal(clip.data[:, 0], first)
+    np.testing.assert_array_equal(clip.data[:, -1], last)
+
+
+@pytest.mark.parametrize(
+    ("protocol", "train", "test"),
+    [("xsub", ["0036-L", "0105-M", "0206-R"], ["0309-L", "0312-R", "0320-M"]),
+     ("xview", ["0036-L", "0036-R", "0319-L"], ["0036-M", "0160-M", "0320-M"])],
+)  # fmt: skip
+def test_official_split_membership(pku, protocol, train, test):
+    reader, samples = pku
+    parts = reader.split(protocol, [s.meta for s in samples])
+    videos = {part: {samples[i].meta["video"] for i in idx} for part, idx in parts.items()}
+    assert set(train) <= videos["train"] and set(test) <= videos["test"]
+    assert not videos["train"] & videos["test"] and len(parts["train"]) + len(parts["test"]) == len(samples)
+    if protocol == "xview":
+        assert {samples[i].meta["view"] for i in parts["test"]} == {"M"}
+
+
+def test_skeletons_are_in_skelrec_axes_with_anatomical_sides(pku):
+    """x grows towards the subject's right in every clip; the right hand leads in hand waving / handshake / throw."""
+    _, samples = pku
+    lay = get_layout("ntu25")
+    ls, rs, lw, rw = lay.indices(["left_shoulder", "right_shoulder", "left_wrist", "right_wrist"])
+    body = [s.data[0][s.data[0].any(axis=(1, 2))] for s in samples]
+    assert np.mean([d[:, rs, 0].mean() > d[:, ls, 0].mean() for d in body]) > 0.95
+    handed = [d for d, s in zip(body, samples, strict=True) if s.label_name in ("hand waving", "handshaking", "throw")]
+    path = np.array([np.linalg.norm(np.diff(d, axis=0), axis=-1).sum(axis=0) for d in handed])  # (clips, V)
+    assert len(handed) == 28 and np.mean(path[:, rw] > path[:, lw]) > 0.8
+
+
+def test_phase2_file_without_labels_is_skipped_unless_asked_for(shared_data, caplog):
+    folder = shared_data / "pku_mmd" / "v2_sample"
+    with pytest.raises(SkelrecError, match=r"no label folder.*unlabelled=True"):
+        get_reader("pku_mmd", folder).files()
+    (sample,) = list(get_reader("pku_mmd", folder, unlabelled=True).samples())
+    assert sample.name == "A10N08-L" and sample.label is None and sample.data.shape == (2, 1040, 25, 3)
+    assert sample.meta == {**sample.meta, "video": "A10N08-L", "view": "L", "phase": 2, "start": 0, "end": 1040}
+    reader = get_reader("pku_mmd", folder, label_dir=shared_data / "pku_mmd" / "v1" / "labels")
+    with caplog.at_level(logging.WARNING):
+        assert list(reader.samples()) == []
+    assert reader.stats == {"unlabelled": 1} and "A10N08-L.txt" in caplog.text
+
+
+def test_root_pointing_at_the_skeleton_folder_finds_labels_and_splits_beside_it(shared_data):
+    reader = get_reader("pku_mmd", shared_data / "pku_mmd" / "v1" / "skeletons")
+    assert reader.label_dir == shared_data / "pku_mmd" / "v1" / "labels"
+    clips = reader.read(reader.skeleton_dir / "0312-R.txt")
+    assert len(clips) == 19
+    assert len(reader.split("xsub", [c.meta for c in clips])["test"]) == 19
+
+
+def test_detect_tells_skeleton_files_from_label_files(shared_data):
+    v1 = shared_data / "pku_mmd" / "v1"
+    assert PkuMmdReader.detect(v1 / "skeletons" / "0036-L.txt")
+    assert not PkuMmdReader.detect(v1 / "labels" / "0036-L.txt")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Synthetic datasets in tmp_path.
+# ----------------------------------------------------------------------------------------------------------------
+
+_FRAMES = 10
+
+
+def _dataset(root: Path, *, skeleton: list[str] | None = None, labels: str = "3,0,4,2\n7,4,10,1\n") -> Path:
+    """A one-video dataset ``root/skeletons/0001-M.txt`` + ``root/labels/0001-M.txt``; returns the skeleton path."""
+    if skeleton is None:
+        rng = np.random.default_rng(0)
+        skeleton = [" ".join(f"{v:.4f}" for v in rng.uniform(-1, 3, 150)) for _ in range(_FRAMES)]
+    (root / "skeletons").mkdir()
+    (root / "labels").mkdir()
+    (root / "labels" / "0001-M.txt").write_text(labels)
+    path = root / "skeletons" / "0001-M.txt"
+    path.write_text("\n".join(skeleton) + ("\n" if skeleton else ""))
+    return path
+
+
+def _valid_rows() -> list[str]:
+    return [" ".join(["0.5"] * 150) for _ in range(_FRAMES)]
+
+
+def _split_files(root: Path, train: str, test: str) -> None:
+    (root / "splits").mkdir()
+    for name in ("cross-subject.txt", "cross-view.txt"):
+        (root / "splits" / name).write_text(f"Training videos: \n{train}, \nValidataion videos: \n{test},\n")
+
+
+def test_synthetic_dataset_yields_one_clip_per_label_line(tmp_path):
+    _dataset(tmp_path)
+    samples = list(get_reader("pku_mmd", tmp_path).samples())
+    assert [(s.name, s.label, s.frames) for s in samples] == [("0001-M_0-4", 2, 4), ("0001-M_4-10", 6, 6)]
+
+
+def test_split_needs_the_split_files(tmp_path):
+    _dataset(tmp_path)
+    reader = get_reader("pku_mmd", tmp_path)
+    meta = [s.meta for s in reader.samples()]
+    with pytest.raises(SkelrecError, match=r"no cross-subject\.txt or cross_subject_v2\.txt; protocol xsub needs"):
+        reader.split("xsub", meta)
+    _split_files(tmp_path, train="0002-L, 0002-M", test="0001-M")
+    assert [len(v) for v in reader.split("xview", meta).values()] == [0, 2]
+    with pytest.raises(SkelrecError, match="has no protocol 'xset'"):
+        reader.split("xset", meta)
+
+
+def test_inverted_label_range_is_skipped_and_counted(tmp_path, caplog):
+    _dataset(tmp_path, labels="3,0,4,2\n1,9,5,2\n")
+    reader = get_reader("pku_mmd", tmp_path)
+    with caplog.at_level(logging.WARNING):
+        assert len(list(reader.samples())) == 1
+    assert reader.stats == {"bad_range": 1} and "0001-M.txt:2: end 5 <= start 9" in caplog.text
+
+
+def test_all_zero_clip_is_skipped_and_counted(tmp_path):
+    rows = _valid_rows()
+    rows[:4] = [" ".join(["0"] * 150)] * 4
+    _dataset(tmp_path, skeleton=rows)
+    reader = get_reader("pku_mmd", tmp_path)
+    assert [s.name for s in reader.samples()] == ["0001-M_4-10"] and reader.stats == {"empty": 1}
+
+
+def _bad_skeleton(defect: str) -> list[str]:
+    rows = _valid_rows()
+    if defect == "truncated":
+        rows[-1] = " ".join(["0.5"] * 149)
+    elif defect == "joints":
+        rows = [" ".join(["0.5"] * 120) for _ in rows]
+    else:
+        rows[3] = rows[3].replace("0.5", {"text": "x1", "nan": "nan", "inf": "-inf"}[defect], 1)
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("defect", "line", "fragment"),
+    [("truncated", 10, "found 149 values; expected 150 numbers"), ("joints", 1, "found 120 values; expected 150"),
+     ("text", 4, "non-numeric value 'x1'"), ("nan", 4, "NaN or infinite value"), ("inf", 4, "NaN or infinite")],
+)  # fmt: skip
+def test_malformed_skeleton_file_names_file_and_line(tmp_path, defect, line, fragment):
+    path = _dataset(tmp_path, skeleton=_bad_skeleton(defect))
+    with pytest.raises(DataFormatError) as err:
+        list(get_reader("pku_mmd", tmp_path).samples())
+    msg = str(err.value)
+    assert msg.startswith(f"{path}:{line}: {fragment}") and "expected" in msg and "\n" not in msg
+
+
+@pytest.mark.parametrize(
+    ("labels", "line", "fragment"),
+    [("3,0,4,2\n3,0,11,2\n", 2, "frames [0, 11) lie outside the 10 frames of 0001-M.txt; expected 0 <= start"),
+     ("3,-1,4,2\n", 1, "frames [-1, 4) lie outside"), ("52,0,4,2\n", 1, "action label 52; expected 1..51"),
+     ("0,0,4,2\n", 1, "action label 0"), ("3,0,4\n", 1, "found 3 values; expected 4 integers"),
+     ("3,0,4.5,2\n", 1, "non-integer value"), ("3,a,4,2\n", 1, "non-numeric value 'a'")],
+)  # fmt: skip
+def test_malformed_label_file_names_file_and_line(tmp_path, labels, line, fragment):
+    _dataset(tmp_path, skeleton=_valid_rows(), labels=labels)
+    with pytest.raises(DataFormatError) as err:
+        list(get_reader("pku_mmd", tmp_path).samples())
+    assert str(err.value).startswith(f"{tmp_path / 'labels' / '0001-M.txt'}:{line}: {fragment}")
+
+
+def test_empty_skeleton_file_is_an_error(tmp_path):
+    path = _dataset(tmp_path, skeleton=[])
+    with pytest.raises(DataFormatError, match=rf"^{re.escape(str(path))}: file is empty; expected"):
+        list(get_reader("pku_mmd", tmp_path).samples())
+
+
+def test_folder_without_pku_files_is_an_error(tmp_path):
+    (tmp_path / "readme.txt").write_text("nothing here\n")
+    with pytest.raises(SkelrecError, match=rf"^{re.escape(str(tmp_path))}: holds no PKU-MMD skeleton folder"):
+        get_reader("pku_mmd", tmp_path)
+    (tmp_path / "skeletons").mkdir()
+    with pytest.raises(SkelrecError, match=r"skeletons: holds no PKU-MMD skeleton files; expected NNNN-V\.txt"):
+        get_reader("pku_mmd", tmp_path).files()
+
+
+def test_two_label_folders_are_ambiguous(tmp_path):
+    _dataset(tmp_path)
+    (tmp_path / "other" / "Train_Label_PKU_final").mkdir(parents=True)
+    with pytest.raises(SkelrecError, match=r"several PKU-MMD folders named like .*pass label_dir"):
+        get_reader("pku_mmd", tmp_path)
+    reader = get_reader("pku_mmd", tmp_path, label_dir=tmp_path / "labels")
+    assert len(list(reader.samples())) == 2
