@@ -1,0 +1,300 @@
+"""The skelrec checkpoint: a folder with ``model.safetensors`` (weights) and ``config.json`` (everything else).
+
+``config.json`` carries what is needed to rebuild the model and to feed it exactly the input it was trained on::
+
+    {
+      "format_version": 1,                 # int, this module's FORMAT_VERSION when written
+      "skelrec_version": "0.1.0",
+      "encoder": {"name": "transformer", "config": {...}},    # build_encoder(name, **config)
+      "head": {"name": "linear", "config": {...}} | null,      # null: a pretrained encoder alone
+      "layout": "ntu25",
+      "normalization": {...},              # skelrec.skeleton.Normalization.to_dict()
+      "clip_length": 120,                  # frames T of a model input
+      "num_persons": 2,                    # persons M of a model input
+      "labels": ["drink water", ...] | null,
+      ...                                  # free-form sections: "training", "metrics", "method", ...
+    }
+
+Weights are loaded strictly (every key, every shape) and only from safetensors; pickled weights are refused unless
+the caller passes ``trust_pickle=True``, and even then go through ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from skelrec import __version__
+from skelrec.errors import SkelrecError
+from skelrec.models import ENCODERS, HEADS, Classifier, Registry, build_encoder, build_head
+
+__all__ = [
+    "CONFIG_NAME",
+    "FORMAT_VERSION",
+    "PICKLE_PATTERNS",
+    "REQUIRED_FIELDS",
+    "WEIGHTS_NAME",
+    "architecture",
+    "build_model",
+    "load_checkpoint",
+    "load_model",
+    "load_state_strict",
+    "read_config",
+    "save_checkpoint",
+]
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+REQUIRED_FIELDS = (
+    "format_version",
+    "skelrec_version",
+    "encoder",
+    "head",
+    "layout",
+    "normalization",
+    "clip_length",
+    "num_persons",
+    "labels",
+)
+PICKLE_PATTERNS = ("pytorch_model.bin", "*.pt", "*.pth", "*.ckpt")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------------------------------
+
+
+def save_checkpoint(folder: str | Path, model_state: Mapping[str, Tensor], config: Mapping[str, Any]) -> Path:
+    """Write ``model.safetensors`` and ``config.json`` into ``folder`` (created if needed); returns the folder.
+
+    ``format_version`` and ``skelrec_version`` are filled in; the other :data:`REQUIRED_FIELDS` must be present.
+    Each file is written to a temporary name and moved into place, so a crash never leaves a half-written file.
+    """
+    folder = Path(folder)
+    cfg = {"format_version": FORMAT_VERSION, "skelrec_version": __version__}
+    cfg |= {k: v for k, v in config.items() if k not in cfg}
+    check_config(cfg, source="checkpoint config")
+    try:
+        text = json.dumps(cfg, indent=2, ensure_ascii=False) + "\n"
+    except (TypeError, ValueError) as e:
+        raise SkelrecError(
+            f"checkpoint config is not JSON-serializable ({e}); store plain numbers/strings/lists"
+        ) from e
+    tensors = {}
+    for key, value in model_state.items():
+        if not isinstance(value, Tensor):
+            raise SkelrecError(
+                f"model_state[{key!r}] is a {type(value).__name__}, not a tensor; pass model.state_dict()"
+            )
+        tensors[key] = value.detach().to("cpu").contiguous()
+    folder.mkdir(parents=True, exist_ok=True)
+    _atomic_write(folder / WEIGHTS_NAME, lambda tmp: save_file(tensors, str(tmp), metadata={"format": "pt"}))
+    _atomic_write(folder / CONFIG_NAME, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    log.info("saved checkpoint %s (%d tensors)", folder, len(tensors))
+    return folder
+
+
+def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
+    """``write(tmp_path)`` then ``os.replace(tmp_path, path)``; the temporary file is removed on failure."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def architecture(model: nn.Module) -> dict[str, Any]:
+    """The ``encoder`` and ``head`` config sections of a model made of registered parts (inverse of build_model).
+
+    ``model`` is a :class:`~skelrec.models.Classifier` or a bare encoder; registry names are looked up by the
+    config class, e.g. ``{"encoder": {"name": "transformer", "config": {...}}, "head": None}``.
+    """
+
+    def section(registry: Registry, part: nn.Module) -> dict[str, Any]:
+        names = [n for n in registry.names() if isinstance(part.config, registry.config_class(n))]
+        if not names:
+            raise SkelrecError(f"{type(part).__name__} is not a registered {registry.kind}; register it first")
+        return {"name": names[0], "config": part.config.to_dict()}
+
+    if isinstance(model, Classifier):
+        return {"encoder": section(ENCODERS, model.encoder), "head": section(HEADS, model.head)}
+    return {"encoder": section(ENCODERS, model), "head": None}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------------------------------
+
+
+def check_config(cfg: Mapping[str, Any], source: str) -> None:
+    """Raise a SkelrecError naming what is wrong: a newer format, missing fields, malformed model sections."""
+    version = cfg.get("format_version")
+    if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
+        raise SkelrecError(f"{source}: format_version must be an integer, got {version!r}")
+    if isinstance(version, int) and version > FORMAT_VERSION:
+        raise SkelrecError(
+            f"{source}: made by a newer skelrec {cfg.get('skelrec_version', '?')} (checkpoint format {version}); "
+            f"this skelrec {__version__} reads formats <= {FORMAT_VERSION}: upgrade skelrec (pip install -U skelrec)"
+        )
+    missing = [f for f in REQUIRED_FIELDS if f not in cfg]
+    if missing:
+        raise SkelrecError(f"{source}: missing required fields {', '.join(missing)}")
+    for part in ("encoder", "head"):
+        section = cfg[part]
+        if part == "head" and section is None:
+            continue
+        if not (isinstance(section, Mapping) and isinstance(section.get("name"), str)):
+            raise SkelrecError(f'{source}: "{part}" must be {{"name": str, "config": {{...}}}}, got {section!r}')
+        if not isinstance(section.get("config", {}), Mapping):
+            raise SkelrecError(f'{source}: "{part}.config" must be an object, got {section["config"]!r}')
+
+
+def read_config(folder: str | Path) -> dict[str, Any]:
+    """Read and check ``folder/config.json``."""
+    path = _folder(folder) / CONFIG_NAME
+    if not path.is_file():
+        raise SkelrecError(f"{path}: not found; a skelrec checkpoint folder holds {CONFIG_NAME} and {WEIGHTS_NAME}")
+    try:
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise SkelrecError(f"{path}:{e.lineno}: invalid JSON ({e.msg}); re-save or re-download the checkpoint") from e
+    if not isinstance(cfg, dict):
+        raise SkelrecError(f"{path}: expected a JSON object, got {type(cfg).__name__}")
+    check_config(cfg, source=str(path))
+    return cfg
+
+
+def load_checkpoint(folder: str | Path, *, trust_pickle: bool = False) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """``(state_dict, config)`` of a checkpoint folder (or of the folder of a given ``model.safetensors``).
+
+    Args:
+        folder: the checkpoint folder.
+        trust_pickle: when the folder has no ``model.safetensors``, read a pickled state dict
+            (``pytorch_model.bin``, ``*.pt``, ``*.pth``, ``*.ckpt``) with ``torch.load(weights_only=True)``.
+    """
+    folder = _folder(folder)
+    cfg = read_config(folder)
+    return _read_weights(folder, trust_pickle)[0], cfg
+
+
+def _folder(folder: str | Path) -> Path:
+    folder = Path(folder)
+    if folder.is_file() and folder.name in (WEIGHTS_NAME, CONFIG_NAME):
+        return folder.parent
+    if not folder.exists():
+        raise SkelrecError(f"{folder}: no such checkpoint folder")
+    if not folder.is_dir():
+        raise SkelrecError(
+            f"{folder}: not a checkpoint folder; pass the folder holding {CONFIG_NAME} and {WEIGHTS_NAME}"
+        )
+    return folder
+
+
+def _read_weights(folder: Path, trust_pickle: bool) -> tuple[dict[str, Tensor], Path]:
+    """The state dict and the file it came from."""
+    path = folder / WEIGHTS_NAME
+    if path.is_file():
+        try:
+            return load_file(str(path)), path
+        except (SafetensorError, OSError) as e:
+            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise SkelrecError(
+                f"{path}: corrupted or truncated safetensors file ({reason}); re-download or re-save it"
+            ) from None
+    pickles = sorted({p for pattern in PICKLE_PATTERNS for p in folder.glob(pattern) if p.is_file()})
+    if not pickles:
+        raise SkelrecError(f"{path}: not found; a skelrec checkpoint folder holds {CONFIG_NAME} and {WEIGHTS_NAME}")
+    if not trust_pickle:
+        raise SkelrecError(
+            f"{folder}: has no {WEIGHTS_NAME}, only pickled weights ({_listing(p.name for p in pickles)}), which can "
+            f"run code when loaded; if you trust their source pass trust_pickle=True (reads tensors only, "
+            f"torch.load(weights_only=True)) or convert them to {WEIGHTS_NAME}"
+        )
+    if len(pickles) > 1:
+        raise SkelrecError(f"{folder}: several pickled weight files ({_listing(p.name for p in pickles)}); keep one")
+    return _read_pickle(pickles[0]), pickles[0]
+
+
+def _read_pickle(path: Path) -> dict[str, Tensor]:
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises UnpicklingError, RuntimeError, EOFError, ... for bad files
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise SkelrecError(f"{path}: cannot read it as a tensors-only pickle ({reason})") from e
+    for candidate in (obj, obj.get("state_dict") if isinstance(obj, dict) else None):
+        if isinstance(candidate, dict) and candidate and all(isinstance(v, Tensor) for v in candidate.values()):
+            log.warning("loaded pickled weights from %s (trust_pickle=True)", path)
+            return candidate
+    raise SkelrecError(f"{path}: expected a state dict (names -> tensors), got {type(obj).__name__}")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Building and strict loading
+# --------------------------------------------------------------------------------------------------------------
+
+
+def build_model(config: Mapping[str, Any]) -> nn.Module:
+    """The untrained model a checkpoint config describes: a :class:`Classifier`, or the bare encoder without head."""
+    enc = config["encoder"]
+    encoder = build_encoder(enc["name"], **enc.get("config", {}))
+    head = config.get("head")
+    if head is None:
+        return encoder
+    return Classifier(encoder, build_head(head["name"], **head.get("config", {})))
+
+
+def load_state_strict(model: nn.Module, state: Mapping[str, Tensor], source: str) -> None:
+    """``model.load_state_dict(state)`` after checking keys and shapes; a mismatch names the keys and shapes."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    shapes = [
+        f"{k} (checkpoint {tuple(state[k].shape)}, model {tuple(v.shape)})"
+        for k, v in expected.items()
+        if k in state and state[k].shape != v.shape
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing keys {_listing(missing)}")
+    if unexpected:
+        problems.append(f"unexpected keys {_listing(unexpected)}")
+    if shapes:
+        problems.append(f"shape mismatch {_listing(shapes)}")
+    if problems:
+        raise SkelrecError(f"{source}: weights do not fit the model of its config: {'; '.join(problems)}")
+    model.load_state_dict(state, strict=True)
+
+
+def load_model(
+    folder: str | Path, device: str | torch.device = "cpu", *, trust_pickle: bool = False
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Build the model of a checkpoint, load its weights strictly; returns ``(model in eval mode, config)``."""
+    folder = _folder(folder)
+    cfg = read_config(folder)
+    state, weights_path = _read_weights(folder, trust_pickle)
+    try:
+        model = build_model(cfg)
+    except SkelrecError as e:
+        raise SkelrecError(f"{folder / CONFIG_NAME}: {e}") from e
+    load_state_strict(model, state, source=str(weights_path))
+    return model.to(device).eval(), cfg
+
+
+def _listing(items: Iterable[str], first: int = 5) -> str:
+    """``a, b, c, ... (12 in all)``."""
+    items = list(items)
+    shown = ", ".join(items[:first])
+    return shown if len(items) <= first else f"{shown}, ... ({len(items)} in all)"

@@ -1,0 +1,53 @@
+"""Skeleton encoders and classification heads, built by name from typed configs.
+
+``build_encoder("transformer" | "bigru" | "gin", **config)``, ``build_head("linear" | "mamp_finetune", **config)``
+and :class:`Classifier`. Input convention: ``(N, M, T, V, C)`` float32 + mask ``(N, M, T)`` (:mod:`skelrec.skeleton`).
+"""
+
+from skelrec.models.base import Encoder, Head, fold_persons, masked_mean, token_mask
+from skelrec.models.classifier import Classifier
+from skelrec.models.config import ModelConfig
+from skelrec.models.gin import GINConfig, GINEncoder, GINLayer
+from skelrec.models.gru import BiGRUConfig, BiGRUEncoder
+from skelrec.models.heads import LinearHead, LinearHeadConfig, MampFinetuneHead, MampFinetuneHeadConfig
+from skelrec.models.layers import TransformerBlock
+from skelrec.models.registry import (
+    ENCODERS,
+    HEADS,
+    Registry,
+    build_encoder,
+    build_head,
+    register_encoder,
+    register_head,
+)
+from skelrec.models.transformer import SkeletonTransformer, TransformerConfig, gather_tokens
+
+__all__ = [
+    "ENCODERS",
+    "HEADS",
+    "BiGRUConfig",
+    "BiGRUEncoder",
+    "Classifier",
+    "Encoder",
+    "GINConfig",
+    "GINEncoder",
+    "GINLayer",
+    "Head",
+    "LinearHead",
+    "LinearHeadConfig",
+    "MampFinetuneHead",
+    "MampFinetuneHeadConfig",
+    "ModelConfig",
+    "Registry",
+    "SkeletonTransformer",
+    "TransformerBlock",
+    "TransformerConfig",
+    "build_encoder",
+    "build_head",
+    "fold_persons",
+    "gather_tokens",
+    "masked_mean",
+    "register_encoder",
+    "register_head",
+    "token_mask",
+]

@@ -1,0 +1,32 @@
+"""An encoder and a head composed into an action classifier."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from skelrec.models.base import Encoder, Head, token_mask
+
+__all__ = ["Classifier"]
+
+
+class Classifier(nn.Module):
+    """``(N, M, T, V, C)`` skeletons + mask ``(N, M, T)`` -> logits ``(N, classes)``.
+
+    The head gets the encoder's pooled feature, or its token grid and token mask when ``head.takes_tokens``.
+    State-dict keys are ``encoder.*`` and ``head.*``.
+    """
+
+    def __init__(self, encoder: Encoder, head: Head) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.head = head
+
+    def features(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        """The encoder's pooled feature ``(N, D)``."""
+        return self.encoder(x, mask)
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        feats = self.encoder.forward_features(x, mask)
+        if self.head.takes_tokens:
+            return self.head(feats, token_mask(mask, feats))
+        return self.head(self.encoder.pool(feats, mask))
