@@ -275,12 +275,14 @@ _MP_TO_KINECT: Recipe = {
     "spine_shoulder": {"left_shoulder": 0.5, "right_shoulder": 0.5},
     # Kinect's mid-spine sits a little above the middle of hip centre -> shoulder centre.
     "spine_mid": {"left_hip": 0.225, "right_hip": 0.225, "left_shoulder": 0.275, "right_shoulder": 0.275},
-    # head centre ~ between the ears; the neck lies between shoulder centre and head.
-    "head": {"left_ear": 0.5, "right_ear": 0.5},
+    # Head centre: mean of ears and eyes; the neck lies between shoulder centre and ears. Kinect's foot joint is
+    # mid-foot, half-way from ankle to toes. Measured against Kinect on a paired NTU clip (head 0.043 -> 0.015,
+    # feet 0.23/0.27 -> ~0.13 torso lengths in pixels): benchmarks/conversion_check.py, "recipe_candidates".
+    "head": {"left_ear": 0.25, "right_ear": 0.25, "left_eye": 0.25, "right_eye": 0.25},
     "neck": {"left_shoulder": 0.3, "right_shoulder": 0.3, "left_ear": 0.2, "right_ear": 0.2},
     **{f"{s}_hand": {f"{s}_index": 0.5, f"{s}_pinky": 0.5} for s in ("left", "right")},
     **{f"{s}_hand_tip": {f"{s}_index": 1.0} for s in ("left", "right")},
-    **{f"{s}_foot": {f"{s}_foot_index": 1.0} for s in ("left", "right")},
+    **{f"{s}_foot": {f"{s}_ankle": 0.5, f"{s}_foot_index": 0.5} for s in ("left", "right")},
 }
 _KINECT_TO_COCO: Recipe = {
     "nose": {"head": 1.0},

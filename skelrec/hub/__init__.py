@@ -1,0 +1,39 @@
+"""Checkpoint files and the Hugging Face Hub: the only code that reads or writes model weights."""
+
+from skelrec.hub.checkpoint import (
+    CONFIG_NAME,
+    FORMAT_VERSION,
+    WEIGHTS_NAME,
+    architecture,
+    build_model,
+    load_checkpoint,
+    load_model,
+    load_state_strict,
+    read_config,
+    save_checkpoint,
+)
+from skelrec.hub.loading import DEFAULT_MODEL_DIR, LoadedModel, from_pretrained
+from skelrec.hub.modelcard import render_model_card, validate_model_card
+from skelrec.hub.publish import push, save_pretrained
+from skelrec.hub.remote import download
+
+__all__ = [
+    "CONFIG_NAME",
+    "DEFAULT_MODEL_DIR",
+    "FORMAT_VERSION",
+    "WEIGHTS_NAME",
+    "LoadedModel",
+    "architecture",
+    "build_model",
+    "download",
+    "from_pretrained",
+    "load_checkpoint",
+    "load_model",
+    "load_state_strict",
+    "push",
+    "read_config",
+    "render_model_card",
+    "save_checkpoint",
+    "save_pretrained",
+    "validate_model_card",
+]
