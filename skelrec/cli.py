@@ -30,12 +30,20 @@ def prepare(
     missing_list: Annotated[
         Path | None, typer.Option(help="NTU: official samples_with_missing_skeletons.txt (skip listed samples).")
     ] = None,
+    skip_bad: Annotated[
+        bool, typer.Option("--skip-bad", help="Skip unreadable files (listed in the report) instead of stopping.")
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even if --out holds a complete cache.")] = False,
 ) -> None:
-    """Convert a dataset once into a cache that training reads fast (resumable)."""
+    """Convert a dataset once into a cache that training reads fast (resumable: re-run after an interruption)."""
     from skelrec.datasets.prepare import prepare_dataset
 
     options = {"missing_list": missing_list} if missing_list else {}
-    report = prepare_dataset(dataset, raw, out, workers=workers, **options)
+    try:
+        report = prepare_dataset(dataset, raw, out, workers=workers, skip_bad=skip_bad, force=force, **options)
+    except KeyboardInterrupt:
+        typer.echo("interrupted: finished shards are kept; run the same command again to resume", err=True)
+        raise typer.Exit(130) from None
     typer.echo(report.describe())
 
 
@@ -55,8 +63,60 @@ def inspect(
             typer.echo(f"{key:>10}: {value}")
 
 
+@app.command()
+def download(
+    repo_id: Annotated[str, typer.Argument(help="Hugging Face Hub model repo, e.g. owner/name.")],
+    revision: Annotated[str | None, typer.Option(help="Branch, tag or commit id (default: the main branch).")] = None,
+    local_dir: Annotated[
+        Path | None, typer.Option("--local-dir", help="Put the files in this folder instead of only the Hub cache.")
+    ] = None,
+) -> None:
+    """Download a model from the Hub (or take it from the cache when offline) and print its folder."""
+    from skelrec.hub.remote import download as download_model
+
+    typer.echo(download_model(repo_id, revision=revision, local_dir=local_dir))
+
+
+@app.command()
+def push(
+    folder: Annotated[Path, typer.Argument(help="Checkpoint folder (config.json, model.safetensors, README.md).")],
+    repo_id: Annotated[str, typer.Argument(help="Hub model repo to upload to, e.g. owner/name (created if needed).")],
+    private: Annotated[bool, typer.Option("--private", help="Create the repo as private.")] = False,
+    branch: Annotated[
+        str | None, typer.Option("--branch", "--revision", help="Branch to commit to (created if needed).")
+    ] = None,
+    message: Annotated[str | None, typer.Option("--message", "-m", help="Commit message.")] = None,
+) -> None:
+    """Check that a checkpoint folder loads, then upload it to the Hugging Face Hub; prints the commit URL."""
+    from skelrec.hub.publish import push as push_model
+
+    typer.echo(push_model(folder, repo_id, private=private, branch=branch, commit_message=message))
+
+
+@app.command()
+def pretrain(
+    config: Annotated[Path, typer.Argument(help="Training config (YAML), e.g. pretrain/configs/test/tiny.yaml.")],
+    overrides: Annotated[
+        list[str] | None,
+        typer.Argument(help="Config overrides key.sub=value (YAML values), e.g. optim.lr=1e-3 data.paths=[caches/a]."),
+    ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(help="Continue from this checkpoint (or run folder); default: run.out_dir's last checkpoint."),
+    ] = None,
+) -> None:
+    """Pretrain an encoder with a self-supervised method; for several GPUs/processes launch it with torchrun."""
+    from skelrec.config import load_config
+    from skelrec.train import train
+
+    result = train(load_config(config, overrides or []), resume=resume)
+    if result.rank == 0:
+        typer.echo(result.describe())
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx2").setLevel(logging.WARNING)  # huggingface_hub's client logs every request at INFO
     try:
         app()
     except SkelrecError as err:
