@@ -87,7 +87,7 @@ def _load_d_skel(path: Path) -> np.ndarray:
         raise DataFormatError(path, "file is empty", expected=expected)
     try:
         mat = scipy.io.loadmat(str(path))
-    except (ValueError, TypeError, OSError, NotImplementedError) as err:
+    except (ValueError, TypeError, OSError, NotImplementedError, scipy.io.matlab.MatReadError) as err:
         raise DataFormatError(path, f"not a readable MATLAB file ({err})", expected=expected) from None
     if _VARIABLE not in mat:
         found = sorted(k for k in mat if not k.startswith("__"))
