@@ -212,3 +212,14 @@ def test_pipeline_errors_are_actionable():
         build_transform(data_config(), train=False)(x2d)
     with pytest.raises(SkelrecError, match=r"\(M, T, V, C\)"):
         Compose([])(np.ones((10, V, 3)))
+
+
+def test_data_paths_accept_a_per_cache_split():
+    from skelrec.datasets.torch_data import _parse_source
+    from skelrec.errors import SkelrecError
+
+    assert _parse_source("caches/a", None, "train") == ("caches/a", None, "train")
+    assert _parse_source("caches/a", "xsub", "test") == ("caches/a", "xsub", "test")
+    assert _parse_source("caches/nw_ucla#xsub:train", None, "test") == ("caches/nw_ucla", "xsub", "train")
+    with pytest.raises(SkelrecError, match="PATH#PROTOCOL:train"):
+        _parse_source("caches/a#xsub", None, "train")

@@ -91,8 +91,26 @@ def open_prepared(data: DataConfig) -> ConcatPrepared:
 
     if not data.paths:
         raise SkelrecError("data.paths is empty; set it to the folder(s) written by `skelrec prepare ... --out PATH`")
-    part = data.part if data.protocol else None
-    return ConcatPrepared([PreparedDataset(p, data.protocol, part) for p in data.paths], data.layout)
+    parts = []
+    for entry in data.paths:
+        path, protocol, part = _parse_source(entry, data.protocol, data.part)
+        parts.append(PreparedDataset(path, protocol, part if protocol else None))
+    return ConcatPrepared(parts, data.layout)
+
+
+def _parse_source(entry: str, protocol: str | None, part: str) -> tuple[str, str | None, str]:
+    """``PATH`` or ``PATH#PROTOCOL:PART`` (e.g. ``caches/nw_ucla#xsub:train``): a cache, optionally its own split.
+
+    A per-path split lets one run mix whole caches (unlabelled pretraining data) with the training part of another
+    (the evaluation dataset, whose test subjects must stay unseen).
+    """
+    if "#" not in entry:
+        return entry, protocol, part
+    path, _, split = entry.rpartition("#")
+    own_protocol, _, own_part = split.partition(":")
+    if not own_protocol or own_part not in ("train", "test"):
+        raise SkelrecError(f"data.paths entry {entry!r}: write PATH#PROTOCOL:train or PATH#PROTOCOL:test")
+    return path, own_protocol, own_part
 
 
 class SkeletonTorchDataset(Dataset[dict[str, torch.Tensor]]):
