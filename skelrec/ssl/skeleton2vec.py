@@ -1,0 +1,143 @@
+"""Skeleton2vec: data2vec-style contextualised-target regression for skeletons (Xu et al., 2024).
+
+Re-implemented from the authors' working repository ``Ruizhuo-Xu/SKeleton2vec-code`` (branch ``dev``, config
+``configs/ntu60_xsub/pretrain_skt2vec2.yaml`` @67af323, ``models/skeleton2vec.py`` ``Skeleton2Vec2`` and
+``models/transformer.py`` ``SkTWithDecoder``)::
+
+    teacher = EMA(student encoder)                    # decay 0.9999 -> 1.0 linearly over the run
+    y       = LN(mean_{top k} IN(h_l^teacher(x)))     # unmasked input; IN over tokens per channel; LN no affine
+    mask    = motion-aware tube masking (90%, tubes of 5 token steps, s_tau = 0.1)
+    z       = encoder(visible tokens)                 # the encoder's final LayerNorm included
+    y_hat   = decoder(z + mask tokens)                # 3 blocks, linear head to the encoder width
+    L       = mean over masked tokens of ||y_hat - y||^2
+
+Facts read in the authors' code: the decoder receives MAE mask tokens at the masked positions and its blocks share
+the encoder's LayerScale (1e-4); the student's latent is the normalised last layer; the teacher runs in eval mode
+and its target layers are the raw block outputs (before the final norm); their linear probe evaluates the EMA
+teacher, so :meth:`Skeleton2vec.pretrained_encoder` returns the teacher.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from skelrec.errors import SkelrecError
+from skelrec.models.base import fold_persons
+from skelrec.models.transformer import gather_tokens
+from skelrec.ssl.base import InputSpec, Method, register_method
+from skelrec.ssl.decoder import MaskedDecoder, require_token_encoder
+from skelrec.ssl.ema import EMATeacher
+from skelrec.ssl.masking import MaskIndices, motion_aware_tube_masking, num_masked
+from skelrec.ssl.targets import LAYER_NORMS, average_top_layers, token_motion
+
+__all__ = ["Skeleton2vec"]
+
+
+@register_method("skeleton2vec")
+class Skeleton2vec(Method):
+    """Regress an EMA teacher's averaged top-layer features at masked tokens.
+
+    Args:
+        encoder: the skeleton transformer (paper: ``patch_frames=3, num_frames=90, layer_scale_init=1e-4``).
+        spec: the input the run is built for.
+        mask_ratio: fraction of the joints masked at each token step.
+        tube_len: token steps sharing one joint mask.
+        s_tau: weight of the motion bias of the joint choice.
+        top_k_layers: teacher blocks averaged into the target.
+        target_layer_norm: per-layer target normalisation (:data:`skelrec.ssl.targets.LAYER_NORMS` name).
+        normalize_targets: layer-normalise the averaged target.
+        decoder_dim, decoder_depth, decoder_heads, decoder_layer_scale: the MAE decoder.
+        ema_decay, ema_end_decay, ema_anneal_steps, ema_schedule: the teacher's decay schedule
+            (:class:`~skelrec.ssl.ema.EMATeacher`; the authors anneal over 251,200 steps, 400 NTU-60 xsub epochs
+            of batch 64).
+        export_teacher: export the EMA teacher (as the authors evaluate) instead of the student.
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        spec: InputSpec,
+        *,
+        mask_ratio: float = 0.9,
+        tube_len: int = 5,
+        s_tau: float = 0.1,
+        top_k_layers: int = 8,
+        target_layer_norm: str = "instance_norm",
+        normalize_targets: bool = True,
+        decoder_dim: int = 256,
+        decoder_depth: int = 3,
+        decoder_heads: int = 8,
+        decoder_layer_scale: float | None = 1e-4,
+        ema_decay: float = 0.9999,
+        ema_end_decay: float = 1.0,
+        ema_anneal_steps: int = 251_200,
+        ema_schedule: str = "linear",
+        export_teacher: bool = True,
+    ) -> None:
+        super().__init__(encoder, spec)
+        transformer = require_token_encoder(encoder, "skeleton2vec")
+        num_masked(1, mask_ratio)  # validates the ratio
+        self.mask_ratio, self.tube_len, self.s_tau = mask_ratio, tube_len, s_tau
+        self.top_k_layers, self.target_layer_norm = top_k_layers, target_layer_norm
+        self.normalize_targets, self.export_teacher = normalize_targets, export_teacher
+        self.patch_frames = transformer.config.patch_frames
+        self.decoder = MaskedDecoder.for_encoder(
+            transformer,
+            transformer.embed_dim,
+            dim=decoder_dim,
+            depth=decoder_depth,
+            num_heads=decoder_heads,
+            layer_scale_init=decoder_layer_scale,
+        )
+        self.teacher = EMATeacher(
+            encoder, decay=ema_decay, end_decay=ema_end_decay, anneal_steps=ema_anneal_steps, schedule=ema_schedule
+        )
+        if not 1 <= top_k_layers <= transformer.config.depth:
+            raise SkelrecError(
+                f"skeleton2vec: top_k_layers={top_k_layers} must be between 1 and the encoder depth "
+                f"{transformer.config.depth}; set method.kwargs.top_k_layers"
+            )
+        if target_layer_norm not in LAYER_NORMS:
+            raise SkelrecError(
+                f"skeleton2vec: unknown target_layer_norm {target_layer_norm!r}; known: {', '.join(LAYER_NORMS)}"
+            )
+
+    def sample_mask(self, x: Tensor, generator: torch.Generator | None = None) -> MaskIndices:
+        """Motion-aware tube mask of the token grid of ``x (B, T, V, C)``."""
+        motion = token_motion(x, self.patch_frames)  # (B, T', V)
+        return motion_aware_tube_masking(
+            motion, self.mask_ratio, tube_len=self.tube_len, s_tau=self.s_tau, generator=generator
+        )
+
+    @torch.no_grad()
+    def teacher_targets(self, x: Tensor) -> Tensor:
+        """``(B, T, V, C) -> (B, L, D)``: the teacher's top-k block outputs on the whole clip, normalised, averaged."""
+        teacher = self.teacher.module
+        _, layers = teacher.forward_tokens(teacher.embed(x), return_layers=True)
+        final = "layer_norm" if self.normalize_targets else None
+        return average_top_layers(layers, self.top_k_layers, per_layer=self.target_layer_norm, final=final)
+
+    def forward(self, batch: Mapping[str, Tensor], *, generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """``{"loss", "target_std", "pred_std"}``; the stds (over tokens, mean over channels) watch for collapse."""
+        x = fold_persons(batch["x"])  # (B, T, V, C)
+        m = self.sample_mask(x, generator)
+        tokens = self.encoder.embed(x)  # (B, T', V, D)
+        latent = self.encoder.forward_tokens(tokens, keep_idx=m.keep)  # (B, L_keep, D)
+        pred = gather_tokens(self.decoder(latent, m.keep, tokens.shape[1:3]), m.masked).float()  # (B, L_mask, D)
+        target = gather_tokens(self.teacher_targets(x), m.masked)
+        return {
+            "loss": F.mse_loss(pred, target),
+            "target_std": target.detach().std(dim=1).mean(),
+            "pred_std": pred.detach().std(dim=1).mean(),
+        }
+
+    def on_step_end(self, step: int) -> None:
+        """EMA update of the teacher from the student encoder."""
+        self.teacher.update(self.encoder, step)
+
+    def pretrained_encoder(self) -> nn.Module:
+        return self.teacher.module if self.export_teacher else self.encoder
