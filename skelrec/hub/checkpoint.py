@@ -15,6 +15,10 @@
       ...                                  # free-form sections: "training", "metrics", "method", ...
     }
 
+Tensors whose names start with :data:`METHOD_PREFIX` (``method.``) belong to the training method, not to the model
+(MacDiff's diffusion decoder, used for augmentation): :func:`load_model` and :func:`load_checkpoint` leave them out
+unless asked (``load_checkpoint(..., method_tensors=True)``, for the method's own loader).
+
 Weights are loaded strictly (every key, every shape) and only from safetensors; pickled weights are refused unless
 the caller passes ``trust_pickle=True``, and even then go through ``torch.load(weights_only=True)``.
 """
@@ -40,6 +44,7 @@ from skelrec.models import ENCODERS, HEADS, Classifier, Registry, build_encoder,
 __all__ = [
     "CONFIG_NAME",
     "FORMAT_VERSION",
+    "METHOD_PREFIX",
     "PICKLE_PATTERNS",
     "REQUIRED_FIELDS",
     "WEIGHTS_NAME",
@@ -48,6 +53,7 @@ __all__ = [
     "load_checkpoint",
     "load_model",
     "load_state_strict",
+    "model_tensors",
     "read_config",
     "save_checkpoint",
 ]
@@ -56,6 +62,8 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 WEIGHTS_NAME = "model.safetensors"
+METHOD_PREFIX = "method."
+"""Prefix of the tensors a training method stores beside the model (left out when loading the model)."""
 CONFIG_NAME = "config.json"
 REQUIRED_FIELDS = (
     "format_version",
@@ -177,17 +185,26 @@ def read_config(folder: str | Path) -> dict[str, Any]:
     return cfg
 
 
-def load_checkpoint(folder: str | Path, *, trust_pickle: bool = False) -> tuple[dict[str, Tensor], dict[str, Any]]:
+def load_checkpoint(
+    folder: str | Path, *, trust_pickle: bool = False, method_tensors: bool = False
+) -> tuple[dict[str, Tensor], dict[str, Any]]:
     """``(state_dict, config)`` of a checkpoint folder (or of the folder of a given ``model.safetensors``).
 
     Args:
         folder: the checkpoint folder.
         trust_pickle: when the folder has no ``model.safetensors``, read a pickled state dict
             (``pytorch_model.bin``, ``*.pt``, ``*.pth``, ``*.ckpt``) with ``torch.load(weights_only=True)``.
+        method_tensors: also return the training method's :data:`METHOD_PREFIX` tensors (left out by default).
     """
     folder = _folder(folder)
     cfg = read_config(folder)
-    return _read_weights(folder, trust_pickle)[0], cfg
+    state = _read_weights(folder, trust_pickle)[0]
+    return (state if method_tensors else model_tensors(state)), cfg
+
+
+def model_tensors(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """``state`` without the training method's :data:`METHOD_PREFIX` tensors."""
+    return {k: v for k, v in state.items() if not k.startswith(METHOD_PREFIX)}
 
 
 def _folder(folder: str | Path) -> Path:
@@ -289,7 +306,7 @@ def load_model(
         model = build_model(cfg)
     except SkelrecError as e:
         raise SkelrecError(f"{folder / CONFIG_NAME}: {e}") from e
-    load_state_strict(model, state, source=str(weights_path))
+    load_state_strict(model, model_tensors(state), source=str(weights_path))
     return model.to(device).eval(), cfg
 
 
