@@ -14,3 +14,17 @@ def shared_data() -> Path:
     if path is None:
         pytest.skip("../shared/data is not present (set SKELREC_SHARED_DATA to run this test)")
     return path
+
+
+@pytest.fixture(scope="session")
+def real_caches(shared_data, tmp_path_factory) -> dict[str, Path]:
+    """Every shared dataset prepared once per test session (a few seconds), by cache name (skelrec.paths)."""
+    from skelrec.paths import prepare_shared_caches
+
+    return prepare_shared_caches(tmp_path_factory.mktemp("caches"))
+
+
+def real_data_paths(caches: dict[str, Path]) -> str:
+    """The ``data.paths=[...]`` override that points pretrain/configs/_base_/data_cpu_real.yaml at ``caches``."""
+    entries = [f"{caches['nw_ucla']}#xsub:train", *(str(p) for n, p in caches.items() if n != "nw_ucla")]
+    return "data.paths=[" + ",".join(entries) + "]"

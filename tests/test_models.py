@@ -45,7 +45,7 @@ def n_params(module: nn.Module) -> int:
 
 
 def test_registry_lists_the_three_families_and_two_heads():
-    assert ENCODERS.names() == ["bigru", "gin", "transformer"]
+    assert ENCODERS.names() == ["bigru", "gin", "strl", "transformer"]
     assert HEADS.names() == ["linear", "mamp_finetune"]
 
 

@@ -362,13 +362,12 @@ def test_trains_through_the_loop_and_augments_from_the_export(tmp_path):
     assert out.x.shape == (4, 2, 16, 20, 3) and out.label.tolist() == [0, 0, 2, 2]
 
 
-def test_cpu_small_statistics_match_the_nw_ucla_training_part(shared_data, tmp_path):
-    from skelrec.datasets.prepare import prepare_dataset
+def test_cpu_small_statistics_match_its_training_data(real_caches):
+    from conftest import real_data_paths
+
     from skelrec.datasets.torch_data import build_dataset
 
-    cache = tmp_path / "nw_ucla"
-    prepare_dataset("nw_ucla", shared_data / "nw_ucla" / "all_sqe", cache, workers=1, progress=False)
-    cfg = load_config(CONFIGS / "cpu_small.yaml", [f"data.paths=[{cache}]", "data.augment.rotate=0.0"])
+    cfg = load_config(CONFIGS / "cpu_small.yaml", [real_data_paths(real_caches), "data.augment.rotate=0.0"])
     ds = build_dataset(cfg.data, train=True, seed=0)
     clips = [ds[i] for i in range(len(ds))]
     mean, var = md.input_statistics(torch.stack([c["x"] for c in clips]), torch.stack([c["mask"] for c in clips]))

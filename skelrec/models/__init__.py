@@ -20,6 +20,7 @@ from skelrec.models.registry import (
     register_encoder,
     register_head,
 )
+from skelrec.models.strl import STRLConfig, STRLEncoder, strl_from_gin
 from skelrec.models.transformer import SkeletonTransformer, TransformerConfig, gather_tokens
 
 __all__ = [
@@ -39,6 +40,8 @@ __all__ = [
     "MampFinetuneHeadConfig",
     "ModelConfig",
     "Registry",
+    "STRLConfig",
+    "STRLEncoder",
     "SkeletonTransformer",
     "TransformerBlock",
     "TransformerConfig",
@@ -49,5 +52,6 @@ __all__ = [
     "masked_mean",
     "register_encoder",
     "register_head",
+    "strl_from_gin",
     "token_mask",
 ]

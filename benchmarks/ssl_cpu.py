@@ -1,0 +1,168 @@
+"""Real-data learning check on the CPU: pretrain every self-supervised method on the skeleton data in
+../shared/data, then linear probe and kNN on NW-UCLA with a held-out split, against the random-init and
+supervised-from-scratch controls run through the same code.
+
+    python benchmarks/ssl_cpu.py prepare              # caches/<dataset> from ../shared/data (seconds)
+    python benchmarks/ssl_cpu.py pretrain mamp ...    # runs/ssl_cpu/<method>; resumable (re-run the same command)
+    python benchmarks/ssl_cpu.py evaluate mamp ...    # linear + kNN of each method, and the controls
+    python benchmarks/ssl_cpu.py report               # benchmarks/results/ssl_cpu.json + a Markdown table
+    python benchmarks/ssl_cpu.py all                  # everything, in order (about an hour on 2 CPU cores)
+
+Pretraining data (all converted to the Kinect v1 20-joint layout, one person): NW-UCLA cross-subject training
+part, UTD-MHAD, MSR Action3D, PKU-MMD clips, the NTU-60 samples, MSRC-12 and MSR DailyActivity3D recordings
+(``pretrain/configs/_base_/data_cpu_real.yaml``). Evaluation: NW-UCLA ``xsub`` (odd subjects train / even test);
+the same commands run the standard cross-view protocol (``--protocol xview``) when view-3 files are present.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from skelrec.paths import SHARED_SOURCES, prepare_shared_caches  # noqa: E402
+
+METHODS = ("mamp", "macdiff", "skeleton2vec", "skeletonmae", "halp")
+CONTROL_ARCH = "mamp"  # the random-init and supervised controls use this method's encoder architecture
+EVAL_DATA, EVAL_PROTOCOL = "caches/nw_ucla", "xsub"
+RUNS = ROOT / "runs" / "ssl_cpu"
+RESULT = ROOT / "benchmarks" / "results" / "ssl_cpu.json"
+
+
+def skelrec(*args: str) -> None:
+    cmd = [sys.executable, "-m", "skelrec.cli", *args]
+    print("+", " ".join(cmd[2:]), flush=True)
+    subprocess.run(cmd, cwd=ROOT, check=True)
+
+
+def prepare() -> None:
+    for name, path in prepare_shared_caches(ROOT / "caches").items():
+        print(f"{name}: {path}")
+
+
+def pretrain(method: str) -> None:
+    out = RUNS / method
+    start = time.time()
+    skelrec("pretrain", f"pretrain/configs/{method}/cpu_small.yaml", f"run.out_dir={out}")
+    (out / "wall_seconds.txt").write_text(f"{time.time() - start:.1f}\n")
+
+
+def evaluate(name: str) -> None:
+    """Linear probe and kNN of ``name``'s encoder; for ``random_init``/``supervised`` the controls."""
+    arch = CONTROL_ARCH if name in ("random_init", "supervised") else name
+    ckpt = str(RUNS / arch / "encoder")
+    out = RUNS / name
+    out.mkdir(parents=True, exist_ok=True)
+    common = ["--data", EVAL_DATA, "--protocol", EVAL_PROTOCOL]
+    if name == "supervised":
+        skelrec("evaluate", "finetune", ckpt, *common, "--init", "random", "--out", str(out / "finetune.json"))
+        return
+    init = ["--init", "random"] if name == "random_init" else []
+    skelrec("evaluate", "linear", ckpt, *common, *init, "--out", str(out / "linear.json"))
+    skelrec("evaluate", "knn", ckpt, *common, *init, "--out", str(out / "knn.json"))
+
+
+def _metric(path: Path, key: str = "top1") -> float | None:
+    if not path.exists():
+        return None
+    metrics = json.loads(path.read_text()).get("metrics", {})
+    return metrics.get(key)
+
+
+def _throughput(run: Path) -> float | None:
+    rows = list(csv.DictReader((run / "metrics.csv").open())) if (run / "metrics.csv").exists() else []
+    rates = [float(r["samples_per_s"]) for r in rows if r.get("samples_per_s")]
+    return round(sum(rates) / len(rates), 1) if rates else None
+
+
+def _epochs(run: Path) -> float | None:
+    rows = list(csv.DictReader((run / "metrics.csv").open())) if (run / "metrics.csv").exists() else []
+    return float(rows[-1]["epoch"]) if rows else None
+
+
+def report() -> None:
+    entries = {}
+    for name in (*METHODS, "random_init", "supervised"):
+        run = RUNS / (CONTROL_ARCH if name in ("random_init", "supervised") else name)
+        entry = {
+            "linear_top1": _metric(RUNS / name / "linear.json"),
+            "knn_top1": _metric(RUNS / name / "knn.json"),
+            "split": f"NW-UCLA {EVAL_PROTOCOL} (odd subjects train, even subjects test)",
+            "epochs": _epochs(run) if name not in ("random_init", "supervised") else 0,
+            "samples_per_s": _throughput(run) if name not in ("random_init", "supervised") else None,
+        }
+        if name == "supervised":
+            entry["finetune_top1"] = _metric(RUNS / name / "finetune.json")
+        wall = run / "wall_seconds.txt"
+        if name in METHODS and wall.exists():
+            entry["pretrain_wall_seconds"] = float(wall.read_text())
+        entries[name] = entry
+    result = {
+        "benchmark": "ssl_cpu",
+        "command": "python benchmarks/ssl_cpu.py all",
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {
+            "cpu": _cpu_model(),
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "torch": _torch_version(),
+            "device": "cpu",
+        },
+        "pretraining_data": sorted(SHARED_SOURCES),
+        "methods": entries,
+    }
+    tmp = RESULT.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    os.replace(tmp, RESULT)
+    print("| method | linear top-1 | kNN top-1 | epochs | pretrain samples/s |")
+    print("|---|---|---|---|---|")
+    for name, e in entries.items():
+        print(f"| {name} | {e['linear_top1']} | {e['knn_top1']} | {e['epochs']} | {e['samples_per_s']} |")
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _torch_version() -> str:
+    import torch
+
+    return torch.__version__
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("stage", choices=["prepare", "pretrain", "evaluate", "report", "all"])
+    parser.add_argument("names", nargs="*", help="methods (default: all), or random_init / supervised for evaluate")
+    args = parser.parse_args()
+    names = args.names or list(METHODS)
+    if args.stage in ("prepare", "all"):
+        prepare()
+    if args.stage in ("pretrain", "all"):
+        for name in names:
+            pretrain(name)
+    if args.stage in ("evaluate", "all"):
+        for name in args.names or [*METHODS, "random_init", "supervised"]:
+            evaluate(name)
+    if args.stage in ("report", "all"):
+        report()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""What every evaluation protocol starts from: a checkpoint's encoder and a prepared dataset split, fed the input the
+encoder was trained on.
+
+The evaluation input is the checkpoint's own input section (layout, normalization, clip length, persons, channels,
+test crop: :mod:`skelrec.train.export` records them), applied to the samples of ``--data`` (converted to the
+checkpoint's layout when the cache has another one). The train part of ``--protocol`` trains the probe or the
+fine-tuned model, the test part is scored. ``--protocol auto`` takes the first of the cache's protocols whose train
+and test parts both hold samples, in the dataset reader's order: NW-UCLA's cross-view protocol (views 1, 2 -> 3) when
+view-3 files were prepared, its cross-subject split otherwise.
+
+``init="random"`` is the control: an encoder of the same config with random weights (seeded), evaluated by the
+same code.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from skelrec.config import AugmentConfig, DataConfig, section_from_dict
+from skelrec.datasets.cache import PreparedDataset, read_info
+from skelrec.datasets.torch_data import ConcatPrepared, SkeletonTorchDataset, build_dataset
+from skelrec.errors import SkelrecError
+from skelrec.models import Encoder
+from skelrec.skeleton import conversion_matrix
+
+__all__ = ["INITS", "EvalContext", "Init", "resolve_protocol"]
+
+log = logging.getLogger(__name__)
+
+Init = Literal["pretrained", "random"]
+INITS: tuple[str, ...] = ("pretrained", "random")
+AUTO = "auto"
+
+
+def resolve_protocol(root: str | Path, protocol: str) -> str:
+    """``protocol``, or for ``"auto"`` the first protocol of the cache at ``root`` with train and test samples."""
+    if protocol != AUTO:
+        return protocol
+    info = read_info(root)
+    usable = [p for p, parts in info.get("protocols", {}).items() if parts.get("train") and parts.get("test")]
+    if not usable:
+        skipped = "; ".join(f"{p}: {why}" for p, why in info.get("skipped_protocols", {}).items())
+        raise SkelrecError(
+            f"{root}: no protocol has both train and test samples ({skipped or 'the cache has no protocols'}); "
+            f"prepare a dataset with a standard split"
+        )
+    log.info("%s: --protocol auto -> %s", root, usable[0])
+    return usable[0]
+
+
+def _input_section(config: dict[str, Any]) -> dict[str, Any]:
+    """The deterministic input fields of a checkpoint config as :class:`DataConfig` fields."""
+    data = dict(config.get("data") or {})
+    for key in ("paths", "protocol", "part", "augment"):
+        data.pop(key, None)
+    normalization = {**config["normalization"], "frames": 0, "persons": 0}
+    channels = data.get("channels", config["encoder"].get("config", {}).get("in_channels", 3))
+    return {
+        **data,
+        "layout": config["layout"],
+        "clip_length": config["clip_length"],
+        "persons": config["num_persons"],
+        "channels": channels,
+        "normalization": normalization,
+    }
+
+
+@dataclass
+class EvalContext:
+    """A checkpoint and a dataset split, ready for a protocol.
+
+    Attributes:
+        checkpoint: the checkpoint folder (a pretrained encoder, or a classifier whose encoder is used).
+        config: its ``config.json``.
+        init: ``pretrained`` or ``random``.
+        data: the evaluation input on the cache (``paths``, ``protocol``, ``part="train"``; augmentations are
+            MAMP's fine-tuning ones and apply only where a protocol asks for training augmentation).
+        dataset: the cache's dataset name.
+        classes: the cache's class names (label ``i`` is ``classes[i]``).
+    """
+
+    checkpoint: Path
+    config: dict[str, Any]
+    init: Init
+    data: DataConfig
+    dataset: str
+    classes: list[str]
+
+    @classmethod
+    def open(
+        cls, checkpoint: str | Path, data: str | Path, protocol: str = AUTO, init: Init = "pretrained"
+    ) -> EvalContext:
+        """Read the checkpoint's config and the cache's info; fail early on an unknown init, protocol or layout."""
+        from skelrec.hub.checkpoint import read_config
+
+        if init not in INITS:
+            raise SkelrecError(f"init must be one of {', '.join(INITS)}, got {init!r}")
+        checkpoint, root = Path(checkpoint), Path(data)
+        config = read_config(checkpoint)
+        info = read_info(root)
+        protocol = resolve_protocol(root, protocol)
+        PreparedDataset(root, protocol, "train")  # an unknown or absent protocol fails here, naming the known ones
+        fields = _input_section(config)
+        fields |= {"paths": [str(root)], "protocol": protocol, "part": "train"}
+        fields["augment"] = {"crop_min_frames": min(AugmentConfig().crop_min_frames, fields["clip_length"])}
+        data_cfg = section_from_dict(DataConfig, fields, source=f"{checkpoint}/config.json")
+        if info["layout"] != data_cfg.layout:
+            conversion_matrix(info["layout"], data_cfg.layout)  # raises when the cache's joints cannot feed it
+        return cls(checkpoint, config, init, data_cfg, str(info["dataset"]), list(info["classes"]))
+
+    # ---------------------------------------------------------------------------------------------------------
+    # The encoder.
+    # ---------------------------------------------------------------------------------------------------------
+
+    @property
+    def encoder_name(self) -> str:
+        return str(self.config["encoder"]["name"])
+
+    @property
+    def encoder_config(self) -> dict[str, Any]:
+        return dict(self.config["encoder"].get("config", {}))
+
+    def build_encoder(self, seed: int = 0) -> Encoder:
+        """The checkpoint's encoder (``init="pretrained"``) or a random one of its config (seeded), in eval mode."""
+        from skelrec.hub.checkpoint import build_model
+        from skelrec.ssl.supervised import load_pretrained_encoder
+
+        torch.manual_seed(seed)
+        encoder = build_model({"encoder": self.config["encoder"], "head": None})
+        if self.init == "pretrained":
+            load_pretrained_encoder(encoder, self.checkpoint)
+        return encoder.eval()
+
+    # ---------------------------------------------------------------------------------------------------------
+    # The data.
+    # ---------------------------------------------------------------------------------------------------------
+
+    @property
+    def root(self) -> Path:
+        return Path(self.data.paths[0])
+
+    @property
+    def protocol(self) -> str:
+        return str(self.data.protocol)
+
+    def part(self, part: Literal["train", "test"]) -> PreparedDataset:
+        """The labelled samples of one part of the protocol; an empty part is an error naming the alternatives."""
+        ds = PreparedDataset(self.root, self.protocol, part)
+        labelled = ds.subset(ds.labels >= 0)
+        if not len(labelled):
+            usable = [p for p, n in ds.info.get("protocols", {}).items() if n.get("train") and n.get("test")]
+            raise SkelrecError(
+                f"{self.root}: the {part} part of protocol {self.protocol!r} has no labelled samples "
+                f"({len(ds)} samples, all unlabelled or absent); use --protocol with one of: {', '.join(usable)}"
+            )
+        return labelled
+
+    def torch_dataset(self, prepared: PreparedDataset, *, train: bool = False, seed: int = 0) -> SkeletonTorchDataset:
+        """``prepared`` in the checkpoint's layout through the evaluation pipeline (or, ``train=True``, the
+        training pipeline with augmentations)."""
+        joined = ConcatPrepared([prepared], self.data.layout)
+        return build_dataset(self.data, train=train, seed=seed, prepared=joined)
+
+    def result_fields(self) -> dict[str, Any]:
+        """The :class:`~skelrec.evaluate.results.EvalResult` fields that describe this context."""
+        return {
+            "checkpoint": str(self.checkpoint),
+            "init": self.init,
+            "dataset": self.dataset,
+            "data": str(self.root),
+            "split": self.protocol,
+        }

@@ -1,0 +1,101 @@
+"""Running a frozen encoder (or a classifier) over a dataset: pooled features and logits, batched, without grad.
+
+Poolings (:data:`POOLINGS`), selected by name:
+
+* ``mean`` — the encoder's own :meth:`~skelrec.models.Encoder.pool`: for joint-token encoders (transformer, GIN)
+  the mean of the valid tokens over persons, time and joints (MAMP ``main_linprobe.py``), ``(N, D)``; for the GRU
+  its readout (HaLP: last valid frame).
+* ``joints`` — MacDiff's ``linprobe2``: mean over valid persons and time, the ``V'`` joint tokens kept and
+  concatenated, ``(N, V' * D)`` (6,400 dimensions for the paper transformer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
+
+from skelrec.errors import SkelrecError
+from skelrec.models import Encoder, masked_mean, token_mask
+
+__all__ = ["POOLINGS", "extract_features", "predict_logits"]
+
+Pooling = Callable[[Encoder, Tensor, Tensor], Tensor]
+"""``(encoder, feats (N, M', T', V', D), frame mask (N, M, T)) -> (N, F)``."""
+
+
+def pool_mean(encoder: Encoder, feats: Tensor, mask: Tensor) -> Tensor:
+    return encoder.pool(feats, mask)
+
+
+def pool_joints(encoder: Encoder, feats: Tensor, mask: Tensor) -> Tensor:
+    n, _, _, v, d = feats.shape
+    return masked_mean(feats, token_mask(mask, feats), dims=(1, 2)).reshape(n, v * d)  # (N, V'*D)
+
+
+POOLINGS: dict[str, Pooling] = {"mean": pool_mean, "joints": pool_joints}
+
+
+def get_pooling(name: str) -> Pooling:
+    try:
+        return POOLINGS[name]
+    except KeyError:
+        raise SkelrecError(f"unknown pooling {name!r}; choose one of: {', '.join(POOLINGS)}") from None
+
+
+@torch.no_grad()
+def _map(
+    module: nn.Module,
+    fn: Callable[[Tensor, Tensor], Tensor],
+    dataset: Dataset,
+    batch_size: int,
+    device: torch.device | str,
+    num_workers: int,
+) -> tuple[Tensor, Tensor]:
+    """``fn(x, mask)`` of every batch of ``dataset`` (in order) with ``module`` in eval mode, and the labels."""
+    was_training = module.training
+    module.eval()
+    outputs, labels = [], []
+    try:
+        for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers):
+            outputs.append(fn(batch["x"].to(device), batch["mask"].to(device)).float())
+            labels.append(batch["label"].to(device))
+    finally:
+        module.train(was_training)
+    return torch.cat(outputs), torch.cat(labels)
+
+
+def extract_features(
+    encoder: Encoder,
+    dataset: Dataset,
+    *,
+    pooling: str = "mean",
+    batch_size: int = 64,
+    device: torch.device | str = "cpu",
+    num_workers: int = 0,
+) -> tuple[Tensor, Tensor]:
+    """Features ``(N, F)`` float32 and labels ``(N,)`` int64 of every sample of ``dataset`` (in order), on ``device``.
+
+    ``dataset`` yields :class:`~skelrec.datasets.torch_data.SkeletonTorchDataset` items; the encoder runs in eval
+    mode (its mode is restored afterwards).
+    """
+    pool = get_pooling(pooling)
+
+    def features(x: Tensor, mask: Tensor) -> Tensor:
+        return pool(encoder, encoder.forward_features(x, mask), mask)
+
+    return _map(encoder, features, dataset, batch_size, device, num_workers)
+
+
+def predict_logits(
+    model: nn.Module,
+    dataset: Dataset,
+    *,
+    batch_size: int = 64,
+    device: torch.device | str = "cpu",
+    num_workers: int = 0,
+) -> tuple[Tensor, Tensor]:
+    """Logits ``(N, K)`` of a classifier ``model(x, mask)`` and labels ``(N,)`` over ``dataset``, in eval mode."""
+    return _map(model, model, dataset, batch_size, device, num_workers)
