@@ -160,10 +160,28 @@ def train_config(
     )
 
 
+def median_clip_seconds(part: PreparedLike) -> float | None:
+    """Median duration of the clips of ``part`` (frames / fps of their recordings); ``None`` without frame rates.
+
+    A model sees each training clip resampled to ``clip_length`` frames, so this duration, not ``clip_length``, is
+    the time span one input covers: the labeler uses it as its window length (``config["clip_seconds"]``).
+    """
+    seconds = [s.frames / s.fps for s in (part[i] for i in range(len(part))) if s.fps]
+    return round(float(sorted(seconds)[len(seconds) // 2]), 3) if seconds else None
+
+
 def save_classifier(
-    folder: Path, method: Supervised, cfg: TrainConfig, ctx: EvalContext, metrics: list[dict[str, Any]]
+    folder: Path,
+    method: Supervised,
+    cfg: TrainConfig,
+    ctx: EvalContext,
+    metrics: list[dict[str, Any]],
+    extra: dict[str, Any] | None = None,
 ) -> Path:
-    """Write ``method``'s encoder + head as a checkpoint whose config reproduces the training input."""
+    """Write ``method``'s encoder + head as a checkpoint whose config reproduces the training input.
+
+    ``extra`` adds top-level config entries (``clip_seconds``, ``per_class`` results).
+    """
     from skelrec.hub.checkpoint import architecture, save_checkpoint
 
     data: DataConfig = cfg.data
@@ -187,6 +205,7 @@ def save_classifier(
             "seed": cfg.run.seed,
         },
         "metrics": metrics,
+        **{k: v for k, v in (extra or {}).items() if v is not None},
     }
     return save_checkpoint(folder, method.classifier.state_dict(), config)
 
@@ -236,7 +255,8 @@ def finetune_once(
     if save:
         card = {"protocol": "finetune", "dataset": ctx.dataset, "split": ctx.protocol, "value": metrics["top1"]}
         card |= {"metric": "accuracy", "command": command} if command else {"metric": "accuracy"}
-        checkpoint = save_classifier(run_dir / CLASSIFIER_DIR, method, cfg, ctx, [card])
+        extra = {"clip_seconds": median_clip_seconds(train_part), "per_class": per_class}
+        checkpoint = save_classifier(run_dir / CLASSIFIER_DIR, method, cfg, ctx, [card], extra)
     return FinetuneOutcome(metrics, per_class, len(train_part), result.step, result.epoch, checkpoint)
 
 
