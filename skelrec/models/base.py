@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from skelrec.errors import SkelrecError
 from skelrec.models.config import ModelConfig
+from skelrec.skeleton import get_layout
 
 __all__ = ["Encoder", "Head", "fold_persons", "masked_mean", "token_mask"]
 
@@ -59,32 +60,33 @@ def masked_mean(x: Tensor, weight: Tensor, dims: tuple[int, ...]) -> Tensor:
 class Encoder(nn.Module, ABC):
     """A skeleton encoder: ``(N, M, T, V, C)`` + mask ``(N, M, T)`` -> tokens ``(N, M', T', V', D)`` -> ``(N, D)``.
 
-    Subclasses set ``config``, implement :meth:`forward_features` and the ``in_channels`` / ``num_joints`` /
-    ``embed_dim`` / ``feature_joints`` properties. The default :meth:`pool` averages valid tokens over persons,
-    time and joints (the MAMP linear-probe feature).
+    Subclasses set ``config``, implement :meth:`forward_features`, and override the ``in_channels`` /
+    ``num_joints`` / ``embed_dim`` / ``feature_joints`` properties where their config names them differently.
+    The default :meth:`pool` averages valid tokens over persons, time and joints (the MAMP linear-probe feature).
     """
 
     config: ModelConfig
 
     @property
-    @abstractmethod
     def in_channels(self) -> int:
-        """``C``, channels per joint of the input."""
+        """``C``, channels per joint of the input (``config.in_channels``)."""
+        return int(self.config.in_channels)
 
     @property
-    @abstractmethod
     def num_joints(self) -> int:
-        """``V``, joints of the input layout."""
+        """``V``, joints of the input layout (``config.num_joints``, else the joints of ``config.layout``)."""
+        joints = getattr(self.config, "num_joints", None)
+        return int(joints) if joints is not None else get_layout(self.config.layout).num_joints
 
     @property
-    @abstractmethod
     def embed_dim(self) -> int:
-        """``D``, the width of the token features and of the pooled feature."""
+        """``D``, the width of the token features and of the pooled feature (``config.embed_dim``)."""
+        return int(self.config.embed_dim)
 
     @property
-    @abstractmethod
     def feature_joints(self) -> int:
         """``V'``, tokens per frame step (``V`` for joint-token encoders, 1 for the GRU)."""
+        return self.num_joints
 
     def no_weight_decay(self) -> set[str]:
         """Names of parameters an optimizer should not decay (timm convention), e.g. position embeddings."""

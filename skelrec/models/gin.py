@@ -116,22 +116,6 @@ class GINEncoder(Encoder):
             for _ in range(cfg.depth)
         )
 
-    @property
-    def in_channels(self) -> int:
-        return self.config.in_channels
-
-    @property
-    def num_joints(self) -> int:
-        return self.layout.num_joints
-
-    @property
-    def embed_dim(self) -> int:
-        return self.config.embed_dim
-
-    @property
-    def feature_joints(self) -> int:
-        return self.layout.num_joints
-
     def embed(self, x: Tensor) -> Tensor:
         """Linear joint embedding ``(N, M, T, V, C) -> (N, M, T, V, D)``."""
         self.check_input(x)

@@ -115,14 +115,6 @@ class BiGRUEncoder(Encoder):
         self.dropout = nn.Dropout(cfg.dropout)
 
     @property
-    def in_channels(self) -> int:
-        return self.config.in_channels
-
-    @property
-    def num_joints(self) -> int:
-        return self.config.num_joints
-
-    @property
     def embed_dim(self) -> int:
         return 2 * self.config.hidden_size
 

@@ -167,22 +167,6 @@ class STRLEncoder(Encoder):
         self.layers = nn.ModuleList(STRLLayer(adjacency, cfg) for _ in range(cfg.num_layers))
         self.dropout = nn.Dropout(cfg.dropout)
 
-    @property
-    def in_channels(self) -> int:
-        return self.config.in_channels
-
-    @property
-    def num_joints(self) -> int:
-        return self.layout.num_joints
-
-    @property
-    def embed_dim(self) -> int:
-        return self.config.embed_dim
-
-    @property
-    def feature_joints(self) -> int:
-        return self.layout.num_joints
-
     def _fit_persons(self, t: Tensor) -> Tensor:
         """Pad (with zeros / False) or truncate dim 1 of ``t (N, M, ...)`` to ``num_persons``."""
         p, m = self.config.num_persons, t.shape[1]

@@ -117,18 +117,6 @@ class SkeletonTransformer(Encoder):
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
 
     @property
-    def in_channels(self) -> int:
-        return self.config.in_channels
-
-    @property
-    def num_joints(self) -> int:
-        return self.config.num_joints
-
-    @property
-    def embed_dim(self) -> int:
-        return self.config.embed_dim
-
-    @property
     def feature_joints(self) -> int:
         return self.config.num_joints
 
