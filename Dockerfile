@@ -11,6 +11,7 @@ ENV DEBIAN_FRONTEND=noninteractive \
     PATH=/opt/venv/bin:$PATH \
     HF_HOME=/cache/huggingface \
     SKELREC_CACHE=/cache/skelrec \
+    SKELREC_DEFAULT_MODEL=/opt/skelrec/weights/default \
     GRADIO_SERVER_NAME=0.0.0.0 \
     GRADIO_SERVER_PORT=7860
 
@@ -28,7 +29,8 @@ COPY pyproject.toml README.md ./
 COPY skelrec ./skelrec
 COPY app ./app
 COPY weights ./weights
-RUN pip install .
+# scikit-image holds the public-domain photo the app's example video is rendered from.
+RUN pip install . "scikit-image==0.26.0"
 
 RUN useradd --create-home --uid 1000 skelrec \
     && mkdir -p /cache \

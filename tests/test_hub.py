@@ -197,6 +197,10 @@ def test_from_pretrained_local_folder_and_default(tiny, monkeypatch, tmp_path):
     assert "weights/default" in one_line_error(excinfo)
     monkeypatch.setattr(loading, "DEFAULT_MODEL_DIR", folder)
     assert from_pretrained(device="cpu").source == "default"
+    # an installed (non-editable) package finds the embedded model through SKELREC_DEFAULT_MODEL
+    monkeypatch.setattr(loading, "DEFAULT_MODEL_DIR", tmp_path / "nowhere")
+    monkeypatch.setenv("SKELREC_DEFAULT_MODEL", str(folder))
+    assert from_pretrained(device="cpu").folder == folder
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,12 +83,14 @@ def from_pretrained(
 
 
 def _default_folder() -> Path:
-    if not (DEFAULT_MODEL_DIR / CONFIG_NAME).is_file():
+    """The embedded default model: ``weights/default`` of the repository, or ``$SKELREC_DEFAULT_MODEL``."""
+    folder = Path(os.environ.get("SKELREC_DEFAULT_MODEL") or DEFAULT_MODEL_DIR)
+    if not (folder / CONFIG_NAME).is_file():
         raise SkelrecError(
-            f"no default model: {DEFAULT_MODEL_DIR} holds no {CONFIG_NAME}; name a model instead "
-            "(a Hub repo id owner/name, or a checkpoint folder), or put a checkpoint there"
+            f"no default model: {folder} holds no {CONFIG_NAME}; name a model instead "
+            "(a Hub repo id owner/name, or a checkpoint folder), or set SKELREC_DEFAULT_MODEL to a checkpoint folder"
         )
-    return DEFAULT_MODEL_DIR
+    return folder
 
 
 def _from_hub(
