@@ -44,9 +44,9 @@ def n_params(module: nn.Module) -> int:
 # ---------------------------------------------------------------- registry and configs
 
 
-def test_registry_lists_the_three_families_and_two_heads():
+def test_registry_lists_the_encoder_families_and_the_heads():
     assert ENCODERS.names() == ["bigru", "gin", "strl", "transformer"]
-    assert HEADS.names() == ["linear", "mamp_finetune"]
+    assert HEADS.names() == ["knn", "linear", "mamp_finetune", "prototype"]  # + the few-shot heads of skelrec teach
 
 
 def test_unknown_names_and_fields_are_named():

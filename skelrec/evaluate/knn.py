@@ -16,15 +16,12 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 
-import torch
-import torch.nn.functional as F
-from torch import Tensor
-
 from skelrec.errors import SkelrecError
 from skelrec.evaluate.context import EvalContext
 from skelrec.evaluate.features import extract_features
 from skelrec.evaluate.metrics import classification_metrics, topk_accuracy
 from skelrec.evaluate.results import EvalResult
+from skelrec.models.fewshot import knn_scores  # shared with the few-shot kNN head of `skelrec teach`
 from skelrec.train.distributed import resolve_device
 
 __all__ = ["KnnSettings", "knn_scores", "run_knn"]
@@ -42,30 +39,6 @@ class KnnSettings:
     def __post_init__(self) -> None:
         if self.k < 1 or self.temperature <= 0:
             raise SkelrecError(f"kNN: k ({self.k}) must be >= 1 and temperature ({self.temperature}) > 0")
-
-
-def knn_scores(
-    train_feats: Tensor,
-    train_labels: Tensor,
-    test_feats: Tensor,
-    *,
-    k: int,
-    temperature: float,
-    num_classes: int,
-    chunk: int = 1024,
-) -> Tensor:
-    """Class scores ``(N_test, K)``: the ``exp(cos / tau)``-weighted votes of each test feature's ``k`` nearest
-    training features (``k`` is capped at the number of training features); computed ``chunk`` test rows at a time.
-    """
-    bank = F.normalize(train_feats.float(), dim=1)  # (N_train, F)
-    k = min(k, bank.shape[0])
-    scores = []
-    for start in range(0, test_feats.shape[0], chunk):
-        query = F.normalize(test_feats[start : start + chunk].float(), dim=1)  # (B, F)
-        sim, idx = (query @ bank.T).topk(k, dim=1)  # (B, k) cosine similarities and neighbour indices
-        votes = torch.zeros(query.shape[0], num_classes, device=query.device, dtype=sim.dtype)
-        scores.append(votes.scatter_add_(1, train_labels[idx], (sim / temperature).exp()))  # InstDisc eq. 8
-    return torch.cat(scores)
 
 
 def run_knn(

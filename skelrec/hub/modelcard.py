@@ -40,6 +40,8 @@ PROTOCOLS = {
     "knn": "k-nearest-neighbour classification on the frozen encoder's features",
     "finetune": "fine-tuning: encoder and classifier are trained end to end on the labelled training split",
     "semi": "semi-supervised: fine-tuning with a small fraction of the training labels",
+    "leave-one-out": "each example clip is classified by the model taught without it (`skelrec teach`)",
+    "cross-validation": "each fold of the example clips is classified by the model taught without it (`skelrec teach`)",
 }
 
 

@@ -1,12 +1,14 @@
 """Skeleton encoders and classification heads, built by name from typed configs.
 
-``build_encoder("transformer" | "bigru" | "gin", **config)``, ``build_head("linear" | "mamp_finetune", **config)``
-and :class:`Classifier`. Input convention: ``(N, M, T, V, C)`` float32 + mask ``(N, M, T)`` (:mod:`skelrec.skeleton`).
+``build_encoder("transformer" | "bigru" | "gin", **config)``, ``build_head("linear" | "mamp_finetune" | "prototype" |
+"knn", **config)`` and :class:`Classifier`. Input convention: ``(N, M, T, V, C)`` float32 + mask ``(N, M, T)``
+(:mod:`skelrec.skeleton`).
 """
 
 from skelrec.models.base import Encoder, Head, fold_persons, masked_mean, token_mask
 from skelrec.models.classifier import Classifier
 from skelrec.models.config import ModelConfig
+from skelrec.models.fewshot import KnnHead, KnnHeadConfig, PrototypeHead, PrototypeHeadConfig, knn_scores
 from skelrec.models.gin import GINConfig, GINEncoder, GINLayer
 from skelrec.models.gru import BiGRUConfig, BiGRUEncoder
 from skelrec.models.heads import LinearHead, LinearHeadConfig, MampFinetuneHead, MampFinetuneHeadConfig
@@ -34,11 +36,15 @@ __all__ = [
     "GINEncoder",
     "GINLayer",
     "Head",
+    "KnnHead",
+    "KnnHeadConfig",
     "LinearHead",
     "LinearHeadConfig",
     "MampFinetuneHead",
     "MampFinetuneHeadConfig",
     "ModelConfig",
+    "PrototypeHead",
+    "PrototypeHeadConfig",
     "Registry",
     "STRLConfig",
     "STRLEncoder",
@@ -49,6 +55,7 @@ __all__ = [
     "build_head",
     "fold_persons",
     "gather_tokens",
+    "knn_scores",
     "masked_mean",
     "register_encoder",
     "register_head",

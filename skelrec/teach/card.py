@@ -1,0 +1,134 @@
+"""The config and model-card section of a taught model.
+
+The config is an ordinary classifier checkpoint config (:mod:`skelrec.hub.checkpoint`): the base model's input
+fields (layout, normalization, clip length, persons and its ``data`` section, so the labeler applies the same
+pipeline), the taught ``labels``, ``clip_seconds`` (the labeling window), the held-out accuracy as a ``metrics``
+entry, and a ``teach`` section with everything the card reports: the actions and their clips, the method, the
+open-set threshold and its rule, the augmentation, the skipped clips, the pose settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from skelrec.hub.checkpoint import architecture
+from skelrec.labeling import PoseOptions
+from skelrec.models import Classifier
+from skelrec.teach.base import TeachBase
+from skelrec.teach.examples import UNKNOWN_LABEL
+
+if TYPE_CHECKING:
+    from skelrec.teach.teach import TeachResult, TeachSettings
+
+__all__ = ["taught_config"]
+
+
+def _pretraining_method(config: Mapping[str, Any]) -> str | None:
+    """The base's self-supervised method name (an encoder export stores ``{"name": ...}``, a classifier a name)."""
+    method = config.get("method")
+    name = method.get("name") if isinstance(method, Mapping) else method
+    return str(name) if name and name != "supervised" else None
+
+
+def _metrics(result: TeachResult, command: str | None) -> list[dict[str, Any]]:
+    if result.accuracy is None or result.held_out is None:
+        return []
+    n = int(result.held_out.counted.sum())
+    entry = {"protocol": result.protocol, "dataset": "examples", "dataset_name": f"the {n} taught example clips",
+             "split": "held out", "metric": "accuracy", "value": round(100 * result.accuracy, 2)}  # fmt: skip
+    return [entry | ({"command": command} if command else {})]
+
+
+def taught_config(
+    model: Classifier,
+    base: TeachBase,
+    result: TeachResult,
+    *,
+    settings: TeachSettings,
+    pose: PoseOptions,
+    mirrored: bool,
+    command: str | None,
+) -> tuple[dict[str, Any], str]:
+    """``(config.json contents, Markdown section of the model card)`` of a taught model."""
+    cfg = base.config
+    held = result.held_out
+    teach = {
+        "method": result.method,
+        "method_options": dict(settings.method_options),
+        "base": result.base,
+        "base_commit": base.loaded.commit,
+        "actions": [
+            {"label": a.label, "clips": [p.name for p in result.clips[a.label]], "held_out_correct": a.correct}
+            for a in result.actions
+        ],
+        "skipped": [{"clip": str(s.path), "reason": s.reason} for s in result.skipped],
+        "held_out": None if held is None else {
+            "protocol": result.protocol, "folds": held.folds, "accuracy": result.accuracy,
+            "counted_clips": int(held.counted.sum()), "rejected_as_unknown": result.rejected,
+        },
+        "open_set": None if result.open_set is None else {**result.open_set.to_dict(), "unknown_label": UNKNOWN_LABEL},
+        "augment": None if result.augment is None else {"kind": result.augment, "copies": result.copies},
+        "clip_seconds": "median duration of the example clips (first to last frame with a person)",
+        "pose": pose.to_dict(),
+        "mirrored": mirrored,
+        "seed": settings.seed,
+        "command": command,
+    }  # fmt: skip
+    config = {
+        **architecture(model),
+        "layout": base.input.layout,
+        "normalization": cfg["normalization"],
+        "clip_length": base.input.clip_length,
+        "num_persons": base.input.num_persons,
+        "labels": list(result.labels),
+        "clip_seconds": result.clip_seconds,
+        **({"data": cfg["data"]} if "data" in cfg else {}),
+        "method": _pretraining_method(cfg),
+        "training": {"protocol": "teach", "base": result.base, "pretraining": cfg.get("training")},
+        "metrics": _metrics(result, command),
+        "teach": teach,
+    }
+    return config, card_section(result, settings)
+
+
+def card_section(result: TeachResult, settings: TeachSettings) -> str:
+    """The model card's "Taught actions" section: actions, clips, held-out accuracy, open set, augmentation."""
+    rows = []
+    for a in result.actions:
+        held = "n/a (one clip)" if a.correct is None else f"{a.correct}/{a.clips} ({100 * (a.accuracy or 0):.0f} %)"
+        rows.append(f"| {a.label} | {a.clips} | {held} |")
+    held_out = result.held_out
+    if held_out is None or result.accuracy is None:
+        accuracy = "Not measured: every action has a single clip."
+    else:
+        how = "leave-one-out" if held_out.leave_one_out else f"{held_out.folds}-fold cross-validation"
+        accuracy = (
+            f"Held-out accuracy ({how}, each clip classified by the model taught without it and its generated "
+            f"copies; actions with one clip are not counted): **{100 * result.accuracy:.1f} %** over "
+            f"{int(held_out.counted.sum())} clips."
+        )
+    lines = [
+        "## Taught actions",
+        "",
+        f"Taught with `skelrec teach` from {sum(a.clips for a in result.actions)} example clips, method "
+        f"`{result.method}`, on the encoder of `{result.base}`. Labeling window: {result.clip_seconds:.2f} s "
+        "(the median duration of the examples).",
+        "",
+        "| Action | Clips | Right when held out |",
+        "|---|---|---|",
+        *rows,
+        "",
+        accuracy,
+    ]
+    if result.open_set is not None:
+        lines += ["", f"Open set: a clip is labelled `{UNKNOWN_LABEL}` when its similarity to the nearest taught "
+                  f"action is below **{result.open_set.threshold:.4f}** ({result.open_set.rule()})."]  # fmt: skip
+    if result.augment is not None:
+        lines += ["", f"Augmentation: {result.copies} `{result.augment}` copies per example clip."]
+    if result.skipped:
+        lines += ["", "Skipped clips: " + "; ".join(f"`{s.path.name}` ({s.reason})" for s in result.skipped) + "."]
+    options = ", ".join(f"{k}={v}" for k, v in asdict(settings).items() if k != "method")
+    lines += ["", f"Settings: `{options}`."]
+    return "\n".join(lines)

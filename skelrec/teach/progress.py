@@ -1,0 +1,45 @@
+"""A terminal progress bar for :func:`skelrec.teach.teach` (``skelrec teach``)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+__all__ = ["RichTeachProgress"]
+
+STAGES = {
+    "poses": "poses of the clips",
+    "augment": "augmenting",
+    "embed": "embedding",
+    "evaluate": "held-out evaluation",
+    "fit": "fitting",
+    "save": "saving",
+}
+
+
+class RichTeachProgress:
+    """One rich progress bar on stderr that follows teach's stages; use as a context manager and pass it as
+    ``progress``."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console or Console(stderr=True),
+            transient=True,
+        )
+        self.task: TaskID | None = None
+
+    def __enter__(self) -> RichTeachProgress:
+        self.progress.start()
+        self.task = self.progress.add_task("starting", total=None)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if self.task is not None:
+            self.progress.update(self.task, description=STAGES.get(stage, stage), completed=done, total=total)
