@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+import shlex
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from skelrec.errors import SkelrecError
+
+if TYPE_CHECKING:
+    from skelrec.evaluate import EvalResult, FinetuneSettings
 
 app = typer.Typer(
     name="skelrec",
@@ -98,7 +102,7 @@ def pretrain(
     config: Annotated[Path, typer.Argument(help="Training config (YAML), e.g. pretrain/configs/test/tiny.yaml.")],
     overrides: Annotated[
         list[str] | None,
-        typer.Argument(help="Config overrides key.sub=value (YAML values), e.g. optim.lr=1e-3 data.paths=[caches/a]."),
+        typer.Argument(help="Config overrides key.sub=value, e.g. optim.lr=1e-3 run.out_dir=runs/try1."),
     ] = None,
     resume: Annotated[
         Path | None,
@@ -114,9 +118,309 @@ def pretrain(
         typer.echo(result.describe())
 
 
+@app.command()
+def label(
+    inputs: Annotated[list[Path], typer.Argument(help="Video files, pose files (.npz) or folders of videos.")],
+    model: Annotated[
+        str | None, typer.Option(help="Hub repo id (owner/name) or checkpoint folder; default: the embedded model.")
+    ] = None,
+    revision: Annotated[str | None, typer.Option(help="Hub branch, tag or commit of --model.")] = None,
+    out: Annotated[Path, typer.Option(help="Output folder (poses are cached in OUT/.poses).")] = Path("labels"),
+    formats: Annotated[
+        str, typer.Option("--format", help="Files per video, any of json,csv,srt (json is always written).")
+    ] = "json,csv,srt",
+    overlay: Annotated[bool, typer.Option("--overlay", help="Also write OUT/STEM.mp4 with the labels drawn.")] = False,
+    stride: Annotated[int, typer.Option(help="Run the pose estimator on every N-th frame.")] = 1,
+    window: Annotated[float | None, typer.Option(help="Window length in seconds (default: the model's clip).")] = None,
+    window_stride: Annotated[float | None, typer.Option(help="Seconds between windows (default 0.5).")] = None,
+    smoothing: Annotated[str, typer.Option(help="none, moving_average[:WINDOWS] or ema[:ALPHA].")] = "moving_average",
+    min_confidence: Annotated[float, typer.Option(help="Below this probability a window is 'no action'.")] = 0.4,
+    max_frames: Annotated[int | None, typer.Option(help="Label only the first N processed frames.")] = None,
+    max_side: Annotated[int | None, typer.Option(help="Downscale frames to this many pixels for poses.")] = None,
+    mirrored: Annotated[bool, typer.Option("--mirrored", help="Videos are mirrored (webcam/selfie).")] = False,
+    device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")] = "auto",
+    force: Annotated[bool, typer.Option("--force", help="Label again videos that are already done.")] = False,
+) -> None:
+    """Label the actions in videos over time: segments and per-window scores as JSON/CSV/SRT, optional overlay."""
+    from skelrec.labeling import Labeler, PoseOptions
+    from skelrec.labeling.batch import RichBatchProgress, label_batch
+
+    pose = PoseOptions(frame_stride=stride, max_side=max_side, max_frames=max_frames)
+    labeler = Labeler.from_pretrained(
+        model, revision=revision, device=device, window=window, stride=window_stride, smoothing=smoothing,
+        min_confidence=min_confidence, pose=pose, mirrored=mirrored,
+    )  # fmt: skip
+    with RichBatchProgress() as progress:
+        report = label_batch(labeler, inputs, out, formats=formats, overlay=overlay, force=force, progress=progress)
+    typer.echo(report.describe())
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def teach(
+    examples: Annotated[
+        Path, typer.Argument(help="Folder with one sub-folder of clips (videos or .npz pose files) per action.")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Checkpoint folder to write (poses are cached in OUT/.poses).")],
+    base: Annotated[
+        str | None, typer.Option(help="Model whose encoder embeds the clips: Hub repo id or folder; default: embedded.")
+    ] = None,
+    method: Annotated[str, typer.Option(help="prototype (instant), knn, linear or finetune (slower).")] = "prototype",
+    augment: Annotated[
+        bool, typer.Option("--augment", help="Add generated copies (MacDiff diffusion, else skeleton transforms).")
+    ] = False,
+    open_set: Annotated[
+        bool | None,
+        typer.Option("--open-set/--closed-set", help="Far from every action = 'unknown' (default: prototype, knn)."),
+    ] = None,
+    stride: Annotated[int, typer.Option(help="Run the pose estimator on every N-th frame.")] = 1,
+    max_side: Annotated[int | None, typer.Option(help="Downscale frames to this many pixels for poses.")] = None,
+    mirrored: Annotated[bool, typer.Option("--mirrored", help="Videos are mirrored (webcam/selfie).")] = False,
+    device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")] = "auto",
+) -> None:
+    """Teach new actions from a few example clips each; writes a model that skelrec label and the app use."""
+    from skelrec.labeling import PoseOptions
+    from skelrec.teach import RichTeachProgress, TeachSettings
+    from skelrec.teach import teach as teach_actions
+
+    settings = TeachSettings(method=method, open_set=open_set, augment=augment)
+    pose = PoseOptions(frame_stride=stride, max_side=max_side)
+    command = shlex.join(["skelrec", *sys.argv[1:]])
+    with RichTeachProgress() as progress:
+        result = teach_actions(
+            examples, out, base=base, settings=settings, pose=pose, mirrored=mirrored, device=device,
+            progress=progress, command=command,
+        )  # fmt: skip
+    typer.echo(result.describe())
+
+
+@app.command("app")
+def serve_app(
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: all interfaces).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 7860,
+    share: Annotated[bool, typer.Option("--share", help="Also serve a temporary public gradio.live link.")] = False,
+    model: Annotated[
+        str | None, typer.Option(help="Model shown first: Hub repo id or checkpoint folder; default: the embedded one.")
+    ] = None,
+    max_seconds: Annotated[float, typer.Option(help="Longest video accepted, in seconds.")] = 120.0,
+    max_upload_mb: Annotated[float, typer.Option(help="Largest upload accepted, in megabytes.")] = 200.0,
+    concurrency: Annotated[int, typer.Option(help="Videos labelled at the same time; others wait in a queue.")] = 1,
+) -> None:
+    """Start the web app: upload or record a video, see what the person does and when (Ctrl+C stops it)."""
+    from app.main import launch
+
+    launch(
+        host=host, port=port, share=share, model=model, max_seconds=max_seconds, max_upload_mb=max_upload_mb,
+        concurrency=concurrency,
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# skelrec evaluate {linear, knn, finetune, semi}
+# ------------------------------------------------------------------------------------------------------------------
+
+evaluate_app = typer.Typer(
+    help="Evaluate a pretrained encoder on a prepared dataset: linear probe, kNN, fine-tuning, semi-supervised.",
+    no_args_is_help=True,
+)
+app.add_typer(evaluate_app, name="evaluate")
+
+EvalCheckpoint = Annotated[Path, typer.Argument(help="Checkpoint folder, e.g. a pretraining run's encoder/ export.")]
+EvalData = Annotated[Path, typer.Option("--data", help="Prepared cache (skelrec prepare ... --out PATH).")]
+EvalOut = Annotated[Path, typer.Option("--out", help="Write the result (JSON) to this file.")]
+EvalProtocol = Annotated[
+    str, typer.Option(help="Split of the cache (xsub, xview ...); auto = the first with train and test samples.")
+]
+EvalInit = Annotated[
+    str, typer.Option(help="pretrained: the checkpoint's weights; random: a random encoder of its config (control).")
+]
+EvalPooling = Annotated[str, typer.Option(help="Feature pooling: mean (MAMP) or joints (MacDiff: the V x D tokens).")]
+EvalSeed = Annotated[int, typer.Option(help="Seed of initialisation, data order and augmentations.")]
+EvalDevice = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
+EvalWorkers = Annotated[int, typer.Option("--workers", help="DataLoader worker processes.")]
+EvalEpochs = Annotated[int | None, typer.Option(help="Training epochs (default: linear 100, finetune 100).")]
+EvalBatchSize = Annotated[int | None, typer.Option(help="Training batch (default: linear 256, finetune 48).")]
+EvalLr = Annotated[float | None, typer.Option(help="Peak learning rate (default: linear 0.1, finetune 3e-4).")]
+EvalLayerDecay = Annotated[
+    float | None, typer.Option(help="Layer-wise lr decay (default: 0.8; 1.0 with --init random).")
+]
+EvalDropPath = Annotated[float | None, typer.Option(help="Encoder drop path (default: 0.3).")]
+EvalSmoothing = Annotated[float | None, typer.Option(help="Label smoothing (default: 0.1).")]
+EvalMaxSteps = Annotated[int | None, typer.Option(help="Stop after this many optimizer steps (smoke runs).")]
+EvalRunDir = Annotated[
+    Path | None,
+    typer.Option(
+        help="Training run folder, resumable (default: --out without .json); the classifier goes to classifier/."
+    ),
+]
+
+
+def _given(**options: object) -> dict[str, object]:
+    """The options the user set (``None`` = the recipe's default)."""
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def _report(result: EvalResult | None, out: Path) -> None:
+    """Write the result file and print the table (rank 0 only: other processes of a torchrun launch get None)."""
+    from skelrec.evaluate import write_result
+
+    if result is None:
+        return
+    write_result(result, out)
+    typer.echo(result.table())
+    typer.echo(f"result: {out}")
+
+
+def _finetune_settings(**options: object) -> FinetuneSettings:
+    from skelrec.evaluate import FinetuneSettings
+
+    return FinetuneSettings(**_given(**options))  # type: ignore[arg-type]
+
+
+@evaluate_app.command("linear")
+def evaluate_linear(
+    checkpoint: EvalCheckpoint,
+    data: EvalData,
+    out: EvalOut,
+    protocol: EvalProtocol = "auto",
+    init: EvalInit = "pretrained",
+    pooling: EvalPooling = "mean",
+    epochs: EvalEpochs = None,
+    batch_size: EvalBatchSize = None,
+    lr: EvalLr = None,
+    augment: Annotated[bool, typer.Option(help="Train on augmented clips (slow) instead of fixed features.")] = False,
+    seed: EvalSeed = 0,
+    device: EvalDevice = "auto",
+    workers: EvalWorkers = 0,
+) -> None:
+    """Linear probe on the frozen encoder's features (MAMP recipe); prints top-1/top-5 on the test part."""
+    from skelrec.evaluate import EvalContext, LinearSettings, run_linear
+
+    options = _given(pooling=pooling, epochs=epochs, batch_size=batch_size, lr=lr, augment=augment, seed=seed)
+    ctx = EvalContext.open(checkpoint, data, protocol, init)  # type: ignore[arg-type]
+    _report(run_linear(ctx, LinearSettings(**options), device=device, num_workers=workers), out)  # type: ignore[arg-type]
+
+
+@evaluate_app.command("knn")
+def evaluate_knn(
+    checkpoint: EvalCheckpoint,
+    data: EvalData,
+    out: EvalOut,
+    protocol: EvalProtocol = "auto",
+    init: EvalInit = "pretrained",
+    pooling: EvalPooling = "mean",
+    k: Annotated[int, typer.Option("--k", help="Neighbours voting (1-NN is reported too).")] = 20,
+    temperature: Annotated[float, typer.Option(help="Vote weight exp(cos / temperature) (InstDisc).")] = 0.07,
+    seed: EvalSeed = 0,
+    device: EvalDevice = "auto",
+    workers: EvalWorkers = 0,
+) -> None:
+    """k-nearest-neighbour classification of the frozen encoder's features (cosine, weighted vote)."""
+    from skelrec.evaluate import EvalContext, KnnSettings, run_knn
+
+    settings = KnnSettings(k=k, temperature=temperature, pooling=pooling, seed=seed)
+    ctx = EvalContext.open(checkpoint, data, protocol, init)  # type: ignore[arg-type]
+    _report(run_knn(ctx, settings, device=device, num_workers=workers), out)
+
+
+@evaluate_app.command("finetune")
+def evaluate_finetune(
+    checkpoint: EvalCheckpoint,
+    data: EvalData,
+    out: EvalOut,
+    protocol: EvalProtocol = "auto",
+    init: EvalInit = "pretrained",
+    epochs: EvalEpochs = None,
+    batch_size: EvalBatchSize = None,
+    lr: EvalLr = None,
+    layer_decay: EvalLayerDecay = None,
+    drop_path: EvalDropPath = None,
+    label_smoothing: EvalSmoothing = None,
+    max_steps: EvalMaxSteps = None,
+    run_dir: EvalRunDir = None,
+    seed: EvalSeed = 0,
+    device: EvalDevice = "auto",
+    workers: EvalWorkers = 0,
+) -> None:
+    """Fine-tune encoder + head (MAMP recipe) through the training loop; --init random is the supervised baseline."""
+    from skelrec.evaluate import EvalContext, run_finetune
+
+    settings = _finetune_settings(
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        layer_decay=layer_decay,
+        drop_path=drop_path,
+        label_smoothing=label_smoothing,
+        max_steps=max_steps,
+        seed=seed,
+    )
+    ctx = EvalContext.open(checkpoint, data, protocol, init)  # type: ignore[arg-type]
+    run_dir = run_dir or out.with_suffix("")
+    command = shlex.join(["skelrec", *sys.argv[1:]])
+    _report(run_finetune(ctx, settings, run_dir=run_dir, device=device, num_workers=workers, command=command), out)
+
+
+@evaluate_app.command("semi")
+def evaluate_semi(
+    checkpoint: EvalCheckpoint,
+    data: EvalData,
+    out: EvalOut,
+    protocol: EvalProtocol = "auto",
+    init: EvalInit = "pretrained",
+    fraction: Annotated[list[float] | None, typer.Option(help="Labelled fraction(s) (default: 0.01 and 0.1).")] = None,
+    seeds: Annotated[
+        list[int] | None, typer.Option("--seed", help="Seed(s), one run each (default: 0 1 2 3 4).")
+    ] = None,
+    balanced: Annotated[
+        bool, typer.Option(help="Same number of clips per class (default: MAMP's random subset).")
+    ] = False,
+    diffusion_augment: Annotated[
+        bool, typer.Option(help="Augment the labelled clips with MacDiff's diffusion decoder.")
+    ] = False,
+    epochs: EvalEpochs = None,
+    batch_size: EvalBatchSize = None,
+    lr: EvalLr = None,
+    layer_decay: EvalLayerDecay = None,
+    drop_path: EvalDropPath = None,
+    label_smoothing: EvalSmoothing = None,
+    max_steps: EvalMaxSteps = None,
+    run_dir: EvalRunDir = None,
+    device: EvalDevice = "auto",
+    workers: EvalWorkers = 0,
+) -> None:
+    """Fine-tune on 1 % / 10 % of the labels, several seeds; prints mean ± std of the test accuracy."""
+    from skelrec.evaluate import EvalContext, run_semi
+
+    settings = _finetune_settings(
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        layer_decay=layer_decay,
+        drop_path=drop_path,
+        label_smoothing=label_smoothing,
+        max_steps=max_steps,
+    )
+    ctx = EvalContext.open(checkpoint, data, protocol, init)  # type: ignore[arg-type]
+    options = _given(fractions=fraction or None, seeds=seeds or None)
+    result = run_semi(
+        ctx,
+        settings,
+        run_dir=run_dir or out.with_suffix(""),
+        balanced=balanced,
+        diffusion_augment=diffusion_augment,
+        device=device,
+        num_workers=workers,
+        **options,  # type: ignore[arg-type]
+    )
+    _report(result, out)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx2").setLevel(logging.WARNING)  # huggingface_hub's client logs every request at INFO
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # so does gradio's (skelrec app)
     try:
         app()
     except SkelrecError as err:

@@ -1,0 +1,315 @@
+"""Label many videos into one output folder: the engine behind ``skelrec label``.
+
+* Inputs are video files, pose files (``.npz`` written by :meth:`skelrec.pose.PoseSequence.save`) and folders,
+  searched recursively for videos (:data:`VIDEO_SUFFIXES`; hidden folders such as ``.poses`` are skipped).
+* Per input ``<out>/<stem>.json`` is always written (it records the model and settings and marks the video as
+  finished), plus ``<stem>.csv`` / ``<stem>.srt`` as asked and ``<stem>.mp4`` with ``overlay``. Inputs with the
+  same stem get their parent folder's name in front (``a/x.mp4`` -> ``a_x``).
+* A video whose JSON names the same model and settings and whose requested files all exist is skipped unless
+  ``force``; another model or setting labels it again (the pose cache in ``<out>/.poses`` makes that fast).
+* One bad input never stops the batch: its error is recorded and the next input runs. The report lists what
+  failed; the CLI exits non-zero when anything did.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+
+from skelrec.errors import SkelrecError
+from skelrec.labeling.labeler import Labeler, ProgressCallback
+from skelrec.labeling.result import LabelResult
+from skelrec.labeling.writers import parse_formats, write_outputs
+from skelrec.pose.sequence import PoseSequence
+
+__all__ = [
+    "POSE_CACHE_DIR",
+    "VIDEO_SUFFIXES",
+    "BatchProgress",
+    "BatchReport",
+    "Job",
+    "Outcome",
+    "RichBatchProgress",
+    "collect_jobs",
+    "label_batch",
+]
+
+log = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts")
+POSE_SUFFIX = ".npz"
+POSE_CACHE_DIR = ".poses"
+"""Pose cache folder inside the output folder."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input and the stem of its output files."""
+
+    source: Path
+    stem: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one input: ``labelled``, ``skipped`` (already done) or ``failed`` (``message`` says why)."""
+
+    source: Path
+    status: Literal["labelled", "skipped", "failed"]
+    message: str = ""
+    outputs: dict[str, Path] = field(default_factory=dict)
+
+    def line(self) -> str:
+        """``<source>: <message>``, without repeating the source when the message starts with it."""
+        message = self.message.removeprefix(f"{self.source}: ")
+        return f"{self.source}: {message}"
+
+
+@dataclass
+class BatchReport:
+    """Outcomes of a batch, in input order."""
+
+    outcomes: list[Outcome]
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    def count(self, status: str) -> int:
+        return sum(o.status == status for o in self.outcomes)
+
+    def describe(self) -> str:
+        """One line per input, then a total line."""
+        lines = [f"{o.status:>8}  {o.line()}" for o in self.outcomes]
+        lines.append(
+            f"{self.count('labelled')} labelled, {self.count('skipped')} skipped, {self.count('failed')} failed"
+        )
+        return "\n".join(lines)
+
+
+class BatchProgress(Protocol):
+    """Receives the progress of a batch (see :class:`RichBatchProgress`)."""
+
+    def start(self, total: int) -> None: ...
+
+    def video(self, name: str) -> ProgressCallback: ...
+
+    def done(self, outcome: Outcome) -> None: ...
+
+
+class _Silent:
+    def start(self, total: int) -> None:
+        pass
+
+    def video(self, name: str) -> ProgressCallback:
+        return lambda stage, done, total: None
+
+    def done(self, outcome: Outcome) -> None:
+        pass
+
+
+class RichBatchProgress:
+    """Two rich progress bars on stderr: videos done, and the current video's stage (poses, classify, render).
+
+    Use as a context manager around :func:`label_batch`.
+    """
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console or Console(stderr=True),
+            transient=False,
+        )
+        self.overall: TaskID | None = None
+        self.current: TaskID | None = None
+
+    def __enter__(self) -> RichBatchProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def start(self, total: int) -> None:
+        self.overall = self.progress.add_task("videos", total=total)
+
+    def video(self, name: str) -> ProgressCallback:
+        self.current = task = self.progress.add_task(name, total=None)
+
+        def update(stage: str, done: int, total: int) -> None:
+            self.progress.update(task, description=f"{name}: {stage}", completed=done, total=max(total, done))
+
+        return update
+
+    def done(self, outcome: Outcome) -> None:
+        if self.current is not None:
+            self.progress.remove_task(self.current)
+            self.current = None
+        if self.overall is not None:
+            self.progress.advance(self.overall)
+        self.progress.console.print(f"{outcome.status} {outcome.line()}", markup=False, highlight=False)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Inputs.
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def collect_jobs(inputs: Iterable[str | Path]) -> tuple[list[Job], list[Outcome]]:
+    """Expand folders into their videos and give every input a unique output stem.
+
+    Returns the jobs and the failures found on the way (a folder without videos). Missing files become jobs:
+    labeling them reports the error in its place in the batch.
+    """
+    files: list[Path] = []
+    problems: list[Outcome] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            found = sorted(p for p in item.rglob("*") if _is_video(p, item))
+            if not found:
+                problems.append(Outcome(item, "failed", f"no video files ({', '.join(VIDEO_SUFFIXES)}) in this folder"))
+            files.extend(found)
+        else:
+            files.append(item)
+    files = list(dict.fromkeys(files))
+    return [Job(f, s) for f, s in zip(files, _stems(files), strict=True)], problems
+
+
+def _is_video(path: Path, root: Path) -> bool:
+    hidden = any(part.startswith(".") for part in path.relative_to(root).parts)
+    return path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES and not hidden
+
+
+def _stems(files: Sequence[Path]) -> list[str]:
+    """File stems, with the parent folder's name (then a number) in front where stems collide."""
+    plain = [f.stem for f in files]
+    stems = [f"{f.parent.name}_{f.stem}" if plain.count(f.stem) > 1 and f.parent.name else f.stem for f in files]
+    seen: dict[str, int] = {}
+    for i, s in enumerate(stems):
+        seen[s] = seen.get(s, 0) + 1
+        if seen[s] > 1:
+            stems[i] = f"{s}_{seen[s]}"
+    return stems
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Running.
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def label_batch(
+    labeler: Labeler,
+    inputs: Iterable[str | Path],
+    out: str | Path,
+    *,
+    formats: Iterable[str] = ("json", "csv", "srt"),
+    overlay: bool = False,
+    force: bool = False,
+    progress: BatchProgress | None = None,
+) -> BatchReport:
+    """Label every input into ``out`` (see the module docstring); never raises for a bad input.
+
+    ``labeler.pose_cache`` is set to ``<out>/.poses`` unless it already names a folder.
+    """
+    out = Path(out)
+    names = parse_formats(["json", *parse_formats(formats)])
+    if labeler.pose_cache is None:
+        labeler.pose_cache = out / POSE_CACHE_DIR
+    jobs, outcomes = collect_jobs(inputs)
+    progress = progress or _Silent()
+    progress.start(len(jobs) + len(outcomes))
+    for outcome in outcomes:
+        progress.done(outcome)
+    for job in jobs:
+        outcome = _run(labeler, job, out, names, overlay, force, progress.video(job.source.name))
+        outcomes.append(outcome)
+        progress.done(outcome)
+    return BatchReport(outcomes)
+
+
+def _expected(out: Path, stem: str, formats: Sequence[str], overlay: bool) -> dict[str, Path]:
+    paths = {f: out / f"{stem}.{f}" for f in formats}
+    if overlay:
+        paths["overlay"] = out / f"{stem}.mp4"
+    return paths
+
+
+def _finished(paths: dict[str, Path], identity: dict[str, Any]) -> bool:
+    """All outputs exist and the JSON was made by the same model with the same settings."""
+    if not all(p.is_file() for p in paths.values()):
+        return False
+    try:
+        doc = json.loads(paths["json"].read_text(encoding="utf-8"))
+        made_by = {"model": {k: doc["model"].get(k) for k in identity["model"]}, "settings": doc["settings"]}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+    return made_by == json.loads(json.dumps(identity))
+
+
+def _run(
+    labeler: Labeler,
+    job: Job,
+    out: Path,
+    formats: Sequence[str],
+    overlay: bool,
+    force: bool,
+    progress: ProgressCallback,
+) -> Outcome:
+    paths = _expected(out, job.stem, formats, overlay)
+    if not force and _finished(paths, labeler.identity()):
+        return Outcome(job.source, "skipped", "already labelled with this model and settings (--force relabels)")
+    try:
+        result = _label(labeler, job.source, progress)
+        skipped_overlay = _overlay(result, paths["overlay"], progress) if overlay else None
+        written = write_outputs(result, out, job.stem, formats)
+    except SkelrecError as e:
+        return Outcome(job.source, "failed", str(e))
+    except Exception as e:  # one bad input never stops the batch: a bug or library error is reported in its place
+        log.debug("labeling %s failed", job.source, exc_info=True)
+        return Outcome(job.source, "failed", f"{type(e).__name__}: {e}".splitlines()[0])
+    if overlay and skipped_overlay is None:
+        written["overlay"] = paths["overlay"]
+    return Outcome(job.source, "labelled", _describe(result, skipped_overlay), written)
+
+
+def _label(labeler: Labeler, source: Path, progress: ProgressCallback) -> LabelResult:
+    if source.suffix.lower() == POSE_SUFFIX:
+        poses = PoseSequence.load(source)
+        if labeler.mirrored:
+            poses = poses.with_mirrored(True)
+        return labeler.label_poses(poses, progress=progress)
+    return labeler.label(source, progress=progress)
+
+
+def _overlay(result: LabelResult, path: Path, progress: ProgressCallback) -> str | None:
+    """Render the overlay video; returns why it was not rendered (a pose file whose video is gone), else None."""
+    from skelrec.render import render_overlay  # imports OpenCV; only needed here
+
+    if not result.video or not Path(result.video).is_file():
+        return f"no overlay: source video {result.video or '(unknown)'} not found"
+    if result.pose.frames_processed == 0:
+        return "no overlay: no frames"
+    render_overlay(result.video, result, path, progress=progress)
+    return None
+
+
+def _describe(result: LabelResult, note: str | None) -> str:
+    p = result.pose
+    seen = f"person in {p.frames_with_person}/{p.frames_processed} frames"
+    actions = [s for s in result.segments if s.state == "action"]
+    if result.status != "ok":
+        text = f"{result.status} ({seen})"
+    else:
+        top = ", ".join(f"{s['label']} {s['score']:.2f}" for s in result.summary(3))
+        text = f"{len(actions)} action segments, {seen}; top: {top}"
+    return f"{text}; {note}" if note else text
