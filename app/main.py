@@ -164,7 +164,7 @@ def build_app(
             raise gr.Error(str(err), title="Cannot build", print_exception=False) from None
         finally:
             release_memory()
-        return taught.accuracy_table(), taught.describe(session.examples), str(taught.zip), str(taught.folder)
+        return taught.accuracy_table(), taught.describe(), str(taught.zip), str(taught.folder)
 
     # ---- layout ----------------------------------------------------------------------------------------------
     with gr.Blocks(title="skelrec", analytics_enabled=False, delete_cache=(1800, 3600)) as demo:

@@ -349,11 +349,14 @@ def test_teach_session_folders(model: Path, teach_clips: dict[str, list[Path]], 
     session = TeachSession(tmp_path)
     with pytest.raises(SkelrecError, match=r"not a teach session id: '\.\./x'"):
         TeachSession(tmp_path, "../x")
-    for clip in teach_clips["wave"]:
+    for clip in [*teach_clips["wave"], *teach_clips["nobody"]]:
         session.add_clips("hands up", [clip])
-    assert sorted(p.name for p in (session.examples / "hands_up").iterdir()) == ["clip1.mp4", "clip2.mp4"]
-    assert session.labels() == ["hands up"] and session.actions_table().values.tolist() == [["hands up", 2]]
+    assert sorted(p.name for p in (session.examples / "hands_up").iterdir()) == ["clip1.mp4", "clip2.mp4", "clip3.mp4"]
+    assert session.labels() == ["hands up"] and session.actions_table().values.tolist() == [["hands up", 3]]
     taught = session.build(base=str(model), settings=TeachSettings(), device="cpu", pose_cache=tmp_path / "poses")
+    assert taught.accuracy_table().values.tolist() == [["hands up", 2, 2, 100.0]]
+    assert "**Taught 1 action** from 2 clips" in taught.describe()
+    assert "Skipped `hands_up/clip3.mp4`: no person found." in taught.describe()
     (taught.folder / "notes.txt").write_text("not part of the model")
     with zipfile.ZipFile(taught.zip) as z:
         assert sorted(z.namelist()) == ["taught-1/README.md", "taught-1/config.json", "taught-1/model.safetensors"]

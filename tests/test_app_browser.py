@@ -4,7 +4,8 @@ Uploads a video, runs it, and checks that the labels, the timeline plot, the seg
 playable labelled video appear (screenshots in ``test-artifacts/``); a non-video gets an error message; a webcam
 recording (Chromium's fake camera playing a still photo) is labelled, arrives unmirrored, and the "mirrored" box
 follows it. In the Teach tab, clips of two actions are added, a model is built (accuracy table, zip download) and
-the Label tab labels a clip with it. Skipped when Chromium or Playwright is missing (``bash install.sh --dev`` installs both, as root).
+the Label tab labels a clip with it. Skipped when Chromium or Playwright is missing (``bash install.sh --dev``
+installs both, as root).
 The model has random weights (``app_helpers.random_classifier``).
 """
 
@@ -166,23 +167,27 @@ def test_webcam_recording_is_labelled_unmirrored(page):
     page.screenshot(path=str(ARTIFACTS / "app-webcam.png"), full_page=True)
 
 
+def table_rows(page, table: str) -> list[list[str]]:
+    """The cells of a ``gr.Dataframe``'s rows, as shown."""
+    rows = page.locator(f"{table} [role=row][data-index]").all()
+    return [[cell.strip() for cell in row.locator("[role=gridcell]").all_inner_texts()] for row in rows]
+
+
 def test_teach_two_actions_then_label_with_the_model(page, tmp_path: Path):
     page.get_by_role("tab", name="Teach").click()
     for action, (photo, motion) in TEACH_ACTIONS.items():
         clips = [str(action_clip(tmp_path / f"{action}{i}.mp4", photo, motion, seed=i)) for i in range(2)]
         page.locator("#teach-name textarea").fill(action)
         page.locator("#teach-files input[type=file]").set_input_files(clips)
-        page.locator("#teach-files").get_by_text(f"{action}1.mp4").wait_for()  # uploaded
+        page.locator(f"#teach-files td[aria-label='{action}1.mp4']").wait_for()  # uploaded
         page.locator("#teach-add").click()
-        page.locator("#teach-actions").get_by_text(action).wait_for()
-    assert page.locator("#teach-files").get_by_text("bow1.mp4").count() == 0  # "Add clips" empties the input
-    rows = page.locator("#teach-actions tbody tr").all_inner_texts()
-    assert [r.split() for r in rows] == [["bow", "2"], ["wave", "2"]]
+        page.locator("#teach-actions [role=gridcell]").get_by_text(action, exact=True).wait_for()
+    assert page.locator("#teach-files td.filename").count() == 0  # "Add clips" empties the input
+    assert table_rows(page, "#teach-actions") == [["bow", "2"], ["wave", "2"]]
 
     page.locator("#teach-build").click()
     page.locator("#teach-status").get_by_text("Taught 2 actions").wait_for()
-    rows = page.locator("#teach-accuracy tbody tr").all_inner_texts()
-    assert [r.split() for r in rows] == [["bow", "2", "2", "100"], ["wave", "2", "2", "100"]]
+    assert table_rows(page, "#teach-accuracy") == [["bow", "2", "2", "100"], ["wave", "2", "2", "100"]]
     assert "is labelled unknown" in page.locator("#teach-status").inner_text()
     link = page.locator("#teach-zip a").first.get_attribute("href")
     with zipfile.ZipFile(io.BytesIO(httpx.get(link).content)) as z:
