@@ -38,11 +38,21 @@ def prepare(
         bool, typer.Option("--skip-bad", help="Skip unreadable files (listed in the report) instead of stopping.")
     ] = False,
     force: Annotated[bool, typer.Option("--force", help="Rebuild even if --out holds a complete cache.")] = False,
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--option",
+            "-o",
+            help="Reader option KEY=VALUE (repeatable; VALUE read as JSON when it parses), e.g. video_folder: "
+            "-o layout=mediapipe33 -o mirrored=true -o max_side=640.",
+        ),
+    ] = None,
 ) -> None:
     """Convert a dataset once into a cache that training reads fast (resumable: re-run after an interruption)."""
     from skelrec.datasets.prepare import prepare_dataset
 
     options = {"missing_list": missing_list} if missing_list else {}
+    options |= _key_values(option or [])
     try:
         report = prepare_dataset(dataset, raw, out, workers=workers, skip_bad=skip_bad, force=force, **options)
     except KeyboardInterrupt:
@@ -254,6 +264,20 @@ EvalRunDir = Annotated[
         help="Training run folder, resumable (default: --out without .json); the classifier goes to classifier/."
     ),
 ]
+
+
+def _key_values(pairs: list[str]) -> dict[str, object]:
+    """``["k=v", ...]`` -> ``{k: v}``, each value parsed as JSON (``true``, ``640``, ``null``) or kept as text."""
+    out: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip():
+            raise SkelrecError(f"--option {pair!r}: expected KEY=VALUE, e.g. --option layout=mediapipe33")
+        try:
+            out[key.strip()] = json.loads(text)
+        except json.JSONDecodeError:
+            out[key.strip()] = text
+    return out
 
 
 def _given(**options: object) -> dict[str, object]:

@@ -38,6 +38,7 @@ __all__ = [
     "ExampleClip",
     "action_label",
     "find_actions",
+    "is_clip",
     "label_key",
     "load_poses",
 ]
@@ -60,7 +61,8 @@ def label_key(label: str) -> str:
     return "".join(label.replace("_", " ").replace("-", " ").split()).casefold()
 
 
-def _is_clip(path: Path) -> bool:
+def is_clip(path: Path) -> bool:
+    """Whether ``path`` is a clip file: a visible video or pose file (see the module docstring)."""
     return path.is_file() and not path.name.startswith(".") and path.suffix.lower() in CLIP_SUFFIXES
 
 
@@ -87,7 +89,7 @@ def find_actions(root: str | Path, *, reserved: Sequence[str] = (UNKNOWN_LABEL,)
     root = Path(root)
     if not root.is_dir():
         raise SkelrecError(f"{root}: no such folder; pass a folder with one sub-folder of example clips per action")
-    loose = sorted(p.name for p in root.iterdir() if _is_clip(p))
+    loose = sorted(p.name for p in root.iterdir() if is_clip(p))
     if loose:
         raise SkelrecError(
             f"{root}: clips outside an action folder ({', '.join(loose[:3])}{', ...' if len(loose) > 3 else ''}); "
@@ -114,7 +116,7 @@ def find_actions(root: str | Path, *, reserved: Sequence[str] = (UNKNOWN_LABEL,)
                 "of them or merge the two"
             )
         taken[key] = folder
-        clips = tuple(sorted(p for p in folder.iterdir() if _is_clip(p)))
+        clips = tuple(sorted(p for p in folder.iterdir() if is_clip(p)))
         if not clips:
             raise SkelrecError(
                 f"{folder}: no usable clip for action {label!r}: no video ({', '.join(VIDEO_SUFFIXES[:4])} ...) or "
