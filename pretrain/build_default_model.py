@@ -159,6 +159,8 @@ def card(classifier: Path) -> None:
     from skelrec.hub.publish import save_pretrained
 
     state, config = load_checkpoint(classifier)
+    # paths of this machine mean nothing to a user of the model: make them relative to the repository
+    config = json.loads(json.dumps(config).replace(f"{ROOT}/", ""))
     config["repo_id"] = REPO_ID
     config["license"] = "other"
     config["training"] = {**config.get("training", {}), "data": [{**d, "terms": TERMS} for d in TRAINING_DATA]}
