@@ -71,13 +71,14 @@ def test_batch_reports_bad_files_and_keeps_going(tmp_path: Path, model: Path, in
         "astronaut.mp4": "labelled",
         "notes.mp4": "failed not a",
         "cut.mp4": "failed not a readable video",
-        "cut.avi": "failed video ends after",
+        "cut.avi": "failed ",  # "video ends after ..." or "cannot decode frame N ...; ... corrupt or truncated"
         "empty.avi": "failed contains no video frames",
         "missing.mp4": "failed no such video file",
     }
     assert set(lines) == set(expected), proc.stdout
     for name, start in expected.items():
         assert lines[name].startswith(start), (name, lines[name])
+    assert "video ends after" in lines["cut.avi"] or "truncated" in lines["cut.avi"], lines["cut.avi"]
     assert "person in 45/45 frames" in lines["astronaut.mp4"]
     written = sorted(p.name for p in out.iterdir())
     assert written == [".poses", "astronaut.csv", "astronaut.json", "astronaut.mp4", "astronaut.srt"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import inspect
+import threading
 import weakref
 from fractions import Fraction
 from pathlib import Path
@@ -12,6 +13,7 @@ import av
 import numpy as np
 import pytest
 
+from skelrec import video
 from skelrec.errors import SkelrecError
 from skelrec.video import Frame, open_video, write_video
 
@@ -162,6 +164,118 @@ def test_bad_arguments():
         open_video("x.mp4", stride=0)
     with pytest.raises(SkelrecError, match="max_side"):
         open_video("x.mp4", max_side=4)
+    with pytest.raises(SkelrecError, match="prefetch"):
+        open_video("x.mp4", prefetch=-1)
+
+
+def _live_webm(path: Path, n: int = 45, *, packet_durations: bool = True) -> Path:
+    """VP8 WebM muxed as a live stream: no duration in the header, like browser (MediaRecorder) webcam recordings.
+
+    ``packet_durations=False`` also clears each packet's duration (remuxed), as in MediaRecorder's SimpleBlocks.
+    """
+    encoded = path.with_name(f"encoded-{path.name}")
+    with av.open(str(encoded if not packet_durations else path), "w", options={"live": "1"}) as c:
+        s = c.add_stream("libvpx", rate=30)
+        s.width, s.height, s.pix_fmt = W, H, "yuv420p"
+        s.codec_context.time_base = Fraction(1, 1000)
+        for i in range(n):
+            frame = av.VideoFrame.from_ndarray(_pattern(i), format="rgb24")
+            frame.pts, frame.time_base = round(i * 1000 / 30), Fraction(1, 1000)
+            c.mux(s.encode(frame))
+        c.mux(s.encode(None))
+    if packet_durations:
+        return path
+    with av.open(str(encoded)) as src, av.open(str(path), "w", options={"live": "1"}) as out:
+        dst = out.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.size:
+                packet.duration, packet.stream = 0, dst
+                out.mux(packet)
+    return path
+
+
+@pytest.mark.parametrize("packet_durations", [True, False])
+def test_webm_without_duration_is_measured_from_its_packets(tmp_path: Path, packet_durations: bool):
+    path = _live_webm(tmp_path / "webcam.webm", packet_durations=packet_durations)
+    with av.open(str(path)) as c:  # the premise: FFmpeg finds no duration (open_video used to report 1 frame)
+        assert c.duration is None and c.streams.video[0].duration is None and c.streams.video[0].frames == 0
+    reader = open_video(path)
+    assert (reader.fps, reader.frame_count, reader.info.frame_count_exact) == (30, 45, False)
+    assert reader.duration == pytest.approx(1.5, abs=2e-3)
+    frames = list(reader)
+    assert [f.index for f in frames] == list(range(45))
+    np.testing.assert_allclose([f.time_s for f in frames], np.arange(45) / 30, atol=1e-3)
+
+
+def _b_frame_clip(path: Path, times_ms: list[int]) -> Path:
+    """H.264 in MP4 with up to 3 B-frames between references (non-reference B-frames), at the given times."""
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=30, options={"bf": "3", "b-pyramid": "none"})
+        s.width, s.height, s.pix_fmt = W, H, "yuv420p"
+        s.codec_context.time_base = Fraction(1, 1000)
+        for i, t in enumerate(times_ms):
+            frame = av.VideoFrame.from_ndarray(_pattern(i), format="rgb24")
+            frame.pts, frame.time_base = t, Fraction(1, 1000)
+            c.mux(s.encode(frame))
+        c.mux(s.encode(None))
+    return path
+
+
+@pytest.mark.parametrize("stride", [2, 3, 4])
+def test_stride_leaves_unneeded_frames_undecoded_and_keeps_the_right_ones(tmp_path: Path, stride: int):
+    """With true PTS, non-reference frames that the stride drops are not decoded; kept frames are unchanged."""
+    times_ms = [round(1000 * i / 30) + (40 if i >= 20 else 0) for i in range(48)]  # a 40 ms gap: variable rate
+    path = _b_frame_clip(tmp_path / "bframes.mp4", times_ms)
+    everything = list(open_video(path, prefetch=0))
+    strided = list(open_video(path, stride=stride, max_side=48))
+    assert [f.index for f in strided] == list(range(0, 48, stride))
+    np.testing.assert_allclose([f.time_s for f in strided], np.array(times_ms[::stride]) / 1000, atol=1e-6)
+    for f in strided:  # the same picture as a full decode shows at that index (scaled the same way)
+        full = everything[f.index]
+        assert full.index == f.index and f.rgb.shape == (32, 48, 3)
+        assert abs(int(f.rgb[20, 30, 0]) - int(full.rgb[40, 60, 0])) <= 2
+    decoder = video._Decoder(path, skip_stride=stride)
+    decoded = [index for index, _ in decoder]
+    assert len(decoded) < 48 and decoder.count == 48  # frames were skipped, and counted
+    assert set(range(0, 48, stride)) <= set(decoded)  # every kept frame was decoded
+
+
+def test_opening_decodes_only_what_it_needs(tmp_path: Path, clip: Path, monkeypatch: pytest.MonkeyPatch):
+    """Metadata and packet stamps come from demuxing; one frame is decoded (more only for AVI's clock)."""
+    decoded: list[int] = []
+    all_frames = video._Decoder._decode_all
+
+    def counting(self, codec, packets):  # type: ignore[no-untyped-def]
+        for item in all_frames(self, codec, packets):
+            decoded.append(item[0])
+            yield item
+
+    monkeypatch.setattr(video._Decoder, "_decode_all", counting)
+    open_video(clip)
+    assert decoded == [0]
+    decoded.clear()
+    avi = tmp_path / "bframes.avi"
+    with av.open(str(avi), "w") as c:
+        s = c.add_stream("libx264", rate=25, options={"bf": "2"})
+        s.width, s.height, s.pix_fmt = W, H, "yuv420p"
+        for i in range(40):
+            c.mux(s.encode(av.VideoFrame.from_ndarray(_pattern(i), format="rgb24")))
+        c.mux(s.encode(None))
+    assert open_video(avi).info.clock == "dts" and 1 < len(decoded) <= 16
+
+
+def test_prefetching_gives_the_same_frames_and_stops_with_the_caller(clip: Path):
+    def workers() -> int:
+        return sum(t.name == "skelrec-video-decode" for t in threading.enumerate())
+
+    ahead, inline = list(open_video(clip, max_side=48)), list(open_video(clip, max_side=48, prefetch=0))
+    assert [(f.index, f.time_s) for f in ahead] == [(f.index, f.time_s) for f in inline]
+    assert all(np.array_equal(a.rgb, b.rgb) for a, b in zip(ahead, inline, strict=True))
+    frames = iter(open_video(clip, prefetch=2))
+    next(frames)
+    assert workers() == 1
+    frames.close()  # the caller stops early: the decoding thread ends and the file is closed
+    assert workers() == 0
 
 
 @pytest.mark.shared_data
@@ -174,3 +288,19 @@ def test_real_videos(shared_data: Path):
     times = np.array([f.time_s for f in ntu])
     assert len(times) == 103 and ntu.output_size == (256, 144)
     np.testing.assert_allclose(times, np.arange(103) / 30, atol=1e-6)
+    # stride 2 on 1080p: every other frame, true times (its kept frames are B-frames: all frames are decoded)
+    sample = open_video(shared_data / "videos/mmaction2/ntu_sample.avi", stride=2)
+    assert (sample.width, sample.height, sample.frame_count, sample.info.clock) == (1920, 1080, 72, "dts")
+    assert [(f.index, round(f.time_s, 6)) for f in sample] == [(i, round(i / 30, 6)) for i in range(0, 72, 2)]
+
+
+@pytest.mark.shared_data
+def test_real_mp4_with_b_frames_skips_frames_without_changing_kept_ones(shared_data: Path):
+    path = shared_data / "videos/mmaction2/demo_test_video_structuralize.mp4"  # 426x240, 300 frames, B-frames
+    everything = {f.index: f for f in open_video(path, max_side=128, prefetch=0)}
+    strided = list(open_video(path, stride=3, max_side=128))
+    assert [f.index for f in strided] == list(range(0, 300, 3))
+    for f in strided:
+        assert f.time_s == everything[f.index].time_s and np.array_equal(f.rgb, everything[f.index].rgb)
+    decoder = video._Decoder(path, skip_stride=3)
+    assert sum(1 for _ in decoder) < 250 and decoder.count == 300

@@ -7,7 +7,7 @@ Layout (the same folder ``skelrec teach`` learns from)::
       bow/            ...
       .poses/         the pose cache (hidden folders are not read)
 
-* Classes, their names and their order follow ``skelrec teach``'s rules (:func:`skelrec.teach.examples.find_actions`):
+* Classes, their names and their order follow ``skelrec teach``'s rules (:mod:`skelrec.datasets.clip_folders`):
   one class per visible sub-folder, named after it with underscores read as spaces, sorted case-insensitively; the
   label is the position in that order. Clips are the folder's videos (.mp4, .mov, .avi, .mkv, .webm ...) and pose
   files (``.npz`` written by :meth:`skelrec.pose.PoseSequence.save`).
@@ -41,17 +41,15 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from skelrec.datasets.base import DatasetReader, Sample, register_dataset
+from skelrec.datasets.clip_folders import ActionFolder, find_actions, is_clip, load_poses
 from skelrec.errors import SkelrecError
-from skelrec.pose import PoseEstimator, PoseSequence, create_estimator
+from skelrec.pose import POSE_CACHE_DIR, POSE_SUFFIX, PoseEstimator, PoseOptions, PoseSequence, create_estimator
 from skelrec.skeleton import convertible_layouts
-
-if TYPE_CHECKING:
-    from skelrec.teach.examples import ActionFolder
 
 __all__ = ["RANDOM_TEST_FRACTION", "VideoFolderReader", "random_split", "sample_fps"]
 
@@ -97,8 +95,6 @@ class VideoFolderReader(DatasetReader):
         seed: int = 0,
         **unknown: Any,
     ) -> None:
-        from skelrec.labeling import PoseOptions  # the pose settings of `skelrec label` and `skelrec teach`
-
         super().__init__(root)
         if unknown:
             known = [p for p in inspect.signature(VideoFolderReader).parameters if p not in ("root", "unknown")]
@@ -128,9 +124,7 @@ class VideoFolderReader(DatasetReader):
     @cached_property
     def actions(self) -> list[ActionFolder]:
         """The class folders of ROOT in label order (found once, on first use)."""
-        from skelrec.teach.examples import find_actions  # teach sits above datasets: imported when needed
-
-        return find_actions(self.root, reserved=())
+        return find_actions(self.root)
 
     @property
     def classes(self) -> tuple[str, ...]:  # type: ignore[override]  (per folder, not per reader class)
@@ -140,16 +134,12 @@ class VideoFolderReader(DatasetReader):
         return [clip for action in self.actions for clip in action.clips]
 
     def accepts(self, path: Path) -> bool:
-        from skelrec.teach.examples import is_clip
-
         return is_clip(path)
 
     @classmethod
     def detect(cls, path: Path) -> bool:
         """A video file, or an ``.npz`` holding the arrays of a skelrec pose file (``skelrec inspect`` of one clip)."""
-        from skelrec.teach.examples import is_clip
-
-        return is_clip(path) and (path.suffix.lower() != ".npz" or _is_pose_file(path))
+        return is_clip(path) and (path.suffix.lower() != POSE_SUFFIX or _is_pose_file(path))
 
     def _in_a_class_folder(self, path: Path) -> bool:
         """Whether ``path`` is a clip of this dataset, not a single file given to ``skelrec inspect``."""
@@ -157,8 +147,6 @@ class VideoFolderReader(DatasetReader):
 
     def _cache_dir(self, path: Path) -> Path | None:
         """``pose_cache`` (default ``ROOT/.poses``); none for a single inspected file (nothing is written beside it)."""
-        from skelrec.labeling.batch import POSE_CACHE_DIR  # ".poses", as `skelrec label` and `skelrec teach` use
-
         if self.pose_cache is not None:
             return self.pose_cache
         return self.root / POSE_CACHE_DIR if self._in_a_class_folder(path) else None
@@ -178,8 +166,6 @@ class VideoFolderReader(DatasetReader):
     # ----------------------------------------------------------------------------------------------------------
 
     def read(self, path: Path) -> list[Sample]:
-        from skelrec.teach.examples import load_poses  # a pose file as saved, a video through the estimator + cache
-
         poses = load_poses(path, self.estimator, self.pose, mirrored=self.mirrored, cache_dir=self._cache_dir(path))
         seen = poses.present.any(axis=0)  # (T,)
         if not seen.any():

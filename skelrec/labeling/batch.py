@@ -27,10 +27,13 @@ from skelrec.errors import SkelrecError
 from skelrec.labeling.labeler import Labeler, ProgressCallback
 from skelrec.labeling.result import LabelResult
 from skelrec.labeling.writers import parse_formats, write_outputs
-from skelrec.pose.sequence import PoseSequence
+from skelrec.pose.cache import POSE_CACHE_DIR  # the pose cache folder inside the output folder
+from skelrec.pose.sequence import POSE_SUFFIX, PoseSequence
+from skelrec.video import VIDEO_SUFFIXES
 
 __all__ = [
     "POSE_CACHE_DIR",
+    "POSE_SUFFIX",
     "VIDEO_SUFFIXES",
     "BatchProgress",
     "BatchReport",
@@ -42,11 +45,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts")
-POSE_SUFFIX = ".npz"
-POSE_CACHE_DIR = ".poses"
-"""Pose cache folder inside the output folder."""
 
 
 @dataclass(frozen=True)

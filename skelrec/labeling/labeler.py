@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,15 @@ from skelrec.labeling.segments import decide, merge_segments
 from skelrec.labeling.smoothing import Smoothing
 from skelrec.labeling.windows import Window, frame_period, plan_windows, visible_fraction
 from skelrec.models import Classifier
-from skelrec.pose import Detection, PoseEstimator, PoseSequence, create_estimator, extract_poses, file_digest
+from skelrec.pose import (
+    Detection,
+    PoseEstimator,
+    PoseOptions,
+    PoseSequence,
+    create_estimator,
+    extract_poses,
+    file_digest,
+)
 from skelrec.pose.base import FrameDetector
 from skelrec.skeleton import get_layout
 from skelrec.video import Frame, VideoInfo, VideoReader, open_video
@@ -48,35 +55,6 @@ ProgressCallback = Callable[[str, int, int], None]
 
 DEFAULT_STRIDE = 0.5
 """Seconds between window starts when none is given (at most the window length)."""
-
-
-@dataclass(frozen=True)
-class PoseOptions:
-    """How poses are extracted from a video.
-
-    Attributes:
-        backend: pose backend name (:data:`skelrec.pose.POSE_BACKENDS`).
-        options: keyword options of the backend (thresholds, model file ...).
-        frame_stride: run the estimator on every ``frame_stride``-th frame.
-        max_side: downscale frames to at most this many pixels on the longer side before estimation.
-        max_frames: process at most this many frames (after the stride); ``None`` = the whole video.
-    """
-
-    backend: str = "mediapipe"
-    options: Mapping[str, Any] = field(default_factory=dict)
-    frame_stride: int = 1
-    max_side: int | None = None
-    max_frames: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.frame_stride < 1:
-            raise SkelrecError(f"frame stride must be >= 1, got {self.frame_stride}")
-        if self.max_frames is not None and self.max_frames < 1:
-            raise SkelrecError(f"max_frames must be >= 1, got {self.max_frames}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"backend": self.backend, "options": dict(self.options), "frame_stride": self.frame_stride,
-                "max_side": self.max_side, "max_frames": self.max_frames}  # fmt: skip
 
 
 class Labeler:

@@ -17,12 +17,15 @@ from typing import Any
 
 from skelrec.errors import DataFormatError, SkelrecError
 from skelrec.pose.base import PoseEstimator
-from skelrec.pose.sequence import PoseSequence
+from skelrec.pose.sequence import POSE_SUFFIX, PoseSequence
 from skelrec.video import open_video
 
-__all__ = ["cache_path", "extract_poses", "file_digest"]
+__all__ = ["POSE_CACHE_DIR", "cache_path", "extract_poses", "file_digest"]
 
 log = logging.getLogger(__name__)
+
+POSE_CACHE_DIR = ".poses"
+"""Name of the pose cache folder skelrec keeps beside clips or outputs (hidden: folder scans skip it)."""
 
 _CHUNK = 1 << 20
 _KEY_VERSION = 1
@@ -48,8 +51,8 @@ def cache_path(video: str | Path, settings: dict[str, Any], cache_dir: str | Pat
     """
     blob = json.dumps({"v": _KEY_VERSION, "video": file_digest(video), "settings": settings}, sort_keys=True)
     key = hashlib.blake2b(blob.encode(), digest_size=10).hexdigest()
-    existing = sorted(Path(cache_dir).glob(f"*-{key}.npz"))
-    return existing[0] if existing else Path(cache_dir) / f"{Path(video).stem}-{key}.npz"
+    existing = sorted(Path(cache_dir).glob(f"*-{key}{POSE_SUFFIX}"))
+    return existing[0] if existing else Path(cache_dir) / f"{Path(video).stem}-{key}{POSE_SUFFIX}"
 
 
 def extract_poses(

@@ -23,7 +23,10 @@ import numpy as np
 from skelrec.errors import DataFormatError
 from skelrec.skeleton import convert, from_mediapipe_world, get_layout
 
-__all__ = ["PoseSequence"]
+__all__ = ["POSE_SUFFIX", "PoseSequence"]
+
+POSE_SUFFIX = ".npz"
+"""Suffix of a pose file (:meth:`PoseSequence.save`): what ``skelrec label`` and ``skelrec teach`` read as poses."""
 
 _FORMAT_VERSION = 1
 _ARRAYS = ("image", "world", "visibility", "present", "times", "frame_index")

@@ -27,10 +27,10 @@ import pandas as pd
 from skelrec.app_support import check_length, prune_old_entries
 from skelrec.errors import SkelrecError
 from skelrec.hub import CONFIG_NAME, WEIGHTS_NAME
-from skelrec.labeling.batch import VIDEO_SUFFIXES
 from skelrec.labeling.writers import atomic_write
 from skelrec.teach.examples import CLIP_SUFFIXES, UNKNOWN_LABEL, action_label, label_key
 from skelrec.teach.teach import TeachProgress, TeachResult, TeachSettings, teach
+from skelrec.video import VIDEO_SUFFIXES
 
 __all__ = [
     "ACTION_COLUMNS",

@@ -14,8 +14,8 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from skelrec.hub.checkpoint import architecture
-from skelrec.labeling import PoseOptions
 from skelrec.models import Classifier
+from skelrec.pose import PoseOptions
 from skelrec.teach.base import TeachBase
 from skelrec.teach.examples import UNKNOWN_LABEL
 

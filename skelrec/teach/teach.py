@@ -32,9 +32,8 @@ import torch
 
 from skelrec.errors import SkelrecError
 from skelrec.hub.publish import save_pretrained
-from skelrec.labeling import NO_PERSON_FOUND, PoseOptions
-from skelrec.labeling.batch import POSE_CACHE_DIR
-from skelrec.pose import create_estimator
+from skelrec.labeling import NO_PERSON_FOUND
+from skelrec.pose import POSE_CACHE_DIR, PoseOptions, create_estimator
 from skelrec.teach.augment import build_augmenter
 from skelrec.teach.base import MAX_STRETCH, TeachBase
 from skelrec.teach.card import taught_config

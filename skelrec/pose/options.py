@@ -1,0 +1,41 @@
+"""How poses are extracted from a video: :class:`PoseOptions`, shared by ``skelrec label``, ``skelrec teach`` and
+the ``video_folder`` dataset reader, so all three run the estimator the same way (and share pose cache entries)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from skelrec.errors import SkelrecError
+
+__all__ = ["PoseOptions"]
+
+
+@dataclass(frozen=True)
+class PoseOptions:
+    """How poses are extracted from a video.
+
+    Attributes:
+        backend: pose backend name (:data:`skelrec.pose.POSE_BACKENDS`).
+        options: keyword options of the backend (thresholds, model file ...).
+        frame_stride: run the estimator on every ``frame_stride``-th frame.
+        max_side: downscale frames to at most this many pixels on the longer side before estimation.
+        max_frames: process at most this many frames (after the stride); ``None`` = the whole video.
+    """
+
+    backend: str = "mediapipe"
+    options: Mapping[str, Any] = field(default_factory=dict)
+    frame_stride: int = 1
+    max_side: int | None = None
+    max_frames: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.frame_stride < 1:
+            raise SkelrecError(f"frame stride must be >= 1, got {self.frame_stride}")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise SkelrecError(f"max_frames must be >= 1, got {self.max_frames}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"backend": self.backend, "options": dict(self.options), "frame_stride": self.frame_stride,
+                "max_side": self.max_side, "max_frames": self.max_frames}  # fmt: skip
