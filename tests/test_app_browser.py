@@ -37,7 +37,7 @@ CHROMIUM_ARGS = [
     "--disable-sync", "--no-first-run",
     "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",  # a fake camera, access granted
 ]  # fmt: skip
-TIMEOUT_MS = 90_000
+TIMEOUT_MS = 180_000  # generous: CI machines can be busy (2 shared cores)
 
 
 def camera_image() -> np.ndarray:

@@ -109,6 +109,9 @@ class DatasetReader(ABC):
     fps: ClassVar[float | None] = None
     persons: ClassVar[int] = 1
     expected_samples: ClassVar[int | None] = None
+    parallel: ClassVar[bool] = True
+    """Whether ``skelrec prepare`` may read files in forked worker processes (False for readers that run
+    libraries which are not fork-safe once the parent has started threads, e.g. MediaPipe)."""
     file_glob: ClassVar[str] = "*"
 
     def __init__(self, root: str | Path, **options: Any) -> None:

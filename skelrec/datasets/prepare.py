@@ -262,6 +262,9 @@ def _read_all(
     files not yet started are cancelled; a worker that dies (killed when out of memory) becomes a SkelrecError
     instead of a hang.
     """
+    if workers > 1 and not type(reader).parallel:
+        log.info("%s reads its files in this process (its libraries are not fork-safe)", reader.name)
+        workers = 1
     if workers <= 1 or len(paths) <= 1:
         yield (_read_file(reader, p) for p in paths)
         return

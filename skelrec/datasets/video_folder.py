@@ -79,6 +79,7 @@ class VideoFolderReader(DatasetReader):
     protocols: ClassVar[Sequence[str]] = ("random",)
     persons = 1
     file_glob = "*/*"  # a clip in a class folder; files() and detect() apply the real rules
+    parallel = False  # MediaPipe (TFLite, its threads) is not fork-safe in a worker forked from a busy process
 
     def __init__(
         self,
