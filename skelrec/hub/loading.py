@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from skelrec.devices import resolve_device
 from skelrec.errors import SkelrecError
 from skelrec.hub.checkpoint import CONFIG_NAME, PICKLE_PATTERNS, WEIGHTS_NAME, load_model
 from skelrec.hub.remote import MODEL_FILES, HubSettings, fetch_snapshot
@@ -78,7 +79,7 @@ def from_pretrained(
         return _from_hub(str(model), revision, device, HubSettings.from_env(token, cache_dir), trust_pickle)
     if revision is not None:
         raise SkelrecError(f"revision={revision!r} applies to Hub repos, but {source} is a local folder; drop it")
-    net, config = load_model(folder, _resolve_device(device), trust_pickle=trust_pickle)
+    net, config = load_model(folder, resolve_device(device), trust_pickle=trust_pickle)
     return LoadedModel(net, config, source, folder)
 
 
@@ -101,7 +102,7 @@ def _from_hub(
     where = f"{repo_id}@{snapshot.revision}"
     _require_files(snapshot.path, where, trust_pickle)
     try:
-        net, config = load_model(snapshot.path, _resolve_device(device), trust_pickle=trust_pickle)
+        net, config = load_model(snapshot.path, resolve_device(device), trust_pickle=trust_pickle)
     except SkelrecError as err:
         raise SkelrecError(f"{where}: {err}") from err
     logger.info("loaded %s (commit %s) from %s", where, snapshot.commit, snapshot.path)
@@ -122,14 +123,3 @@ def _require_files(folder: Path, where: str, trust_pickle: bool) -> None:
             f"{where} is not a complete skelrec model: it lacks {' and '.join(missing)}{pickle_hint}; it has "
             f"{', '.join(present) or 'nothing'}. Push a complete checkpoint folder with `skelrec push`"
         )
-
-
-def _resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` -> the best available device (CUDA, MPS, CPU); anything else -> ``torch.device(device)``."""
-    if device != "auto":
-        return torch.device(device)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from skelrec.devices import resolve_device
 from skelrec.errors import SkelrecError
 from skelrec.hub.checkpoint import WEIGHTS_NAME
 from skelrec.hub.loading import LoadedModel, from_pretrained
@@ -135,7 +136,7 @@ class Labeler:
         ``options`` are the keyword arguments of :class:`Labeler` (window, stride, smoothing, min_confidence,
         min_visible, top_k, batch_size, cpu_threads, pose, mirrored, pose_cache).
         """
-        _check_device(device)
+        resolve_device(device)  # a one-line error for an unknown device or CUDA without a GPU
         return cls(from_pretrained(model, revision=revision, device=device), **options)
 
     # ----------------------------------------------------------------------------------------------------------
@@ -304,17 +305,6 @@ class Labeler:
     def _expected_frames(self, info: VideoInfo) -> int:
         total = math.ceil(info.frame_count / self.pose.frame_stride)
         return min(total, self.pose.max_frames) if self.pose.max_frames else total
-
-
-def _check_device(device: str) -> None:
-    if device == "auto":
-        return
-    try:
-        kind = torch.device(device).type
-    except RuntimeError:
-        raise SkelrecError(f"unknown device {device!r}; use auto, cpu or cuda") from None
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise SkelrecError(f"device {device!r}: CUDA is not available on this machine; use --device auto or cpu")
 
 
 def _labels(loaded: LoadedModel) -> list[str]:

@@ -10,20 +10,11 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from skelrec.errors import SkelrecError
+from skelrec.devices import resolve_device
 
 __all__ = ["DistEnv", "init_distributed", "resolve_device"]
 
 log = logging.getLogger(__name__)
-
-
-def resolve_device(preference: str, local_rank: int = 0) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; ``cuda`` -> this process's GPU (an error when there is none)."""
-    if preference == "cuda" and not torch.cuda.is_available():
-        raise SkelrecError("run.device=cuda but no CUDA device is visible; set run.device=cpu (or auto)")
-    if preference == "cpu" or (preference == "auto" and not torch.cuda.is_available()):
-        return torch.device("cpu")
-    return torch.device("cuda", local_rank % max(1, torch.cuda.device_count()))
 
 
 @dataclass(frozen=True)
