@@ -304,11 +304,19 @@ def _open_container(path: Path) -> av.container.InputContainer:
     return container
 
 
+try:
+    from av.stream import Discard
+
+    _DISCARD_ALL: object = Discard.all
+except ImportError:  # PyAV < 14 takes the name
+    _DISCARD_ALL = "all"
+
+
 def _video_packets(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> Iterator[av.Packet]:
     """The video stream's packets in decode order (demux only; other streams are skipped, flush packets dropped)."""
     for other in container.streams:
         if other.index != stream.index:
-            other.discard = "all"
+            other.discard = _DISCARD_ALL  # the demuxer drops their packets (e.g. a webcam recording's audio)
     return (packet for packet in container.demux(stream) if packet.size)
 
 

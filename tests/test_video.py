@@ -304,3 +304,26 @@ def test_real_mp4_with_b_frames_skips_frames_without_changing_kept_ones(shared_d
         assert f.time_s == everything[f.index].time_s and np.array_equal(f.rgb, everything[f.index].rgb)
     decoder = video._Decoder(path, skip_stride=3)
     assert sum(1 for _ in decoder) < 250 and decoder.count == 300
+
+
+def test_a_video_with_an_audio_track_opens_and_decodes(tmp_path: Path):
+    """Browser webcam recordings carry audio beside the video: the other streams are skipped, not an error."""
+    path = tmp_path / "with_audio.webm"
+    with av.open(str(path), "w") as c:
+        video = c.add_stream("libvpx", rate=30)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        audio = c.add_stream("libopus", rate=48000)
+        samples = np.zeros((1, 960), np.float32)
+        for i in range(30):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 8, np.uint8), format="rgb24")
+            for packet in video.encode(frame):
+                c.mux(packet)
+            sound = av.AudioFrame.from_ndarray(samples, format="flt", layout="mono")
+            sound.sample_rate, sound.pts = 48000, i * 960
+            for packet in audio.encode(sound):
+                c.mux(packet)
+        for stream in (video, audio):
+            for packet in stream.encode():
+                c.mux(packet)
+    reader = open_video(path)
+    assert len(list(reader)) == 30 and reader.duration == pytest.approx(1.0, abs=0.05)
