@@ -7,6 +7,10 @@ supervised-from-scratch controls run through the same code.
     python benchmarks/ssl_cpu.py evaluate mamp ...    # linear + kNN of each method, and the controls
     python benchmarks/ssl_cpu.py report               # benchmarks/results/ssl_cpu.json + a Markdown table
     python benchmarks/ssl_cpu.py all                  # everything, in order (about an hour on 2 CPU cores)
+    python benchmarks/ssl_cpu.py all --epochs 100     # longer pretraining: runs/ssl_cpu_e100, ssl_cpu_e100.json
+
+``--epochs N`` (default: the configs' 40) pretrains N epochs and scales the step-counted schedules with it (HaLP's
+``halp_start_step``, Skeleton2vec's ``ema_anneal_steps``, the warm-up), so a longer run is the same recipe stretched.
 
 Pretraining data (all converted to the Kinect v1 20-joint layout, one person): NW-UCLA cross-subject training
 part, UTD-MHAD, MSR Action3D, PKU-MMD clips, the NTU-60 samples, MSRC-12 and MSR DailyActivity3D recordings
@@ -35,8 +39,34 @@ from skelrec.paths import SHARED_SOURCES, prepare_shared_caches  # noqa: E402
 METHODS = ("mamp", "macdiff", "skeleton2vec", "skeletonmae", "halp")
 CONTROL_ARCH = "mamp"  # the random-init and supervised controls use this method's encoder architecture
 EVAL_DATA, EVAL_PROTOCOL = "caches/nw_ucla", "xsub"
+CONFIG_EPOCHS = 40  # the cpu_small configs' length
+STEP_SCHEDULES = {  # step-counted options of the cpu_small configs, and their values there
+    "halp": {"method.kwargs.halp_start_step": 1400},
+    "skeleton2vec": {"method.kwargs.ema_anneal_steps": 2800},
+}
 RUNS = ROOT / "runs" / "ssl_cpu"
 RESULT = ROOT / "benchmarks" / "results" / "ssl_cpu.json"
+
+
+def use_epochs(epochs: int) -> None:
+    """Point the run folder and the result file at an ``epochs``-long variant of the benchmark."""
+    global RUNS, RESULT
+    if epochs != CONFIG_EPOCHS:
+        RUNS = ROOT / "runs" / f"ssl_cpu_e{epochs}"
+        RESULT = ROOT / "benchmarks" / "results" / f"ssl_cpu_e{epochs}.json"
+
+
+def epoch_overrides(method: str, epochs: int) -> list[str]:
+    """Config overrides that stretch ``method``'s cpu_small schedule to ``epochs``."""
+    if epochs == CONFIG_EPOCHS:
+        return []
+    from skelrec.config import load_config
+
+    scale = epochs / CONFIG_EPOCHS
+    warmup = load_config(ROOT / "pretrain" / "configs" / method / "cpu_small.yaml").optim.warmup_epochs
+    out = [f"optim.epochs={epochs}", f"optim.warmup_epochs={warmup * scale:g}"]
+    out += [f"{key}={round(value * scale)}" for key, value in STEP_SCHEDULES.get(method, {}).items()]
+    return out
 
 
 def skelrec(*args: str) -> None:
@@ -50,10 +80,12 @@ def prepare() -> None:
         print(f"{name}: {path}")
 
 
-def pretrain(method: str) -> None:
+def pretrain(method: str, epochs: int = CONFIG_EPOCHS) -> None:
     out = RUNS / method
     start = time.time()
-    skelrec("pretrain", f"pretrain/configs/{method}/cpu_small.yaml", f"run.out_dir={out}")
+    skelrec(
+        "pretrain", f"pretrain/configs/{method}/cpu_small.yaml", f"run.out_dir={out}", *epoch_overrides(method, epochs)
+    )
     (out / "wall_seconds.txt").write_text(f"{time.time() - start:.1f}\n")
 
 
@@ -90,7 +122,7 @@ def _epochs(run: Path) -> float | None:
     return float(rows[-1]["epoch"]) if rows else None
 
 
-def report() -> None:
+def report(epochs: int = CONFIG_EPOCHS) -> None:
     entries = {}
     for name in (*METHODS, "random_init", "supervised"):
         run = RUNS / (CONTROL_ARCH if name in ("random_init", "supervised") else name)
@@ -109,7 +141,7 @@ def report() -> None:
         entries[name] = entry
     result = {
         "benchmark": "ssl_cpu",
-        "command": "python benchmarks/ssl_cpu.py all",
+        "command": "python benchmarks/ssl_cpu.py all" + (f" --epochs {epochs}" if epochs != CONFIG_EPOCHS else ""),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": {
             "cpu": _cpu_model(),
@@ -150,18 +182,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("stage", choices=["prepare", "pretrain", "evaluate", "report", "all"])
     parser.add_argument("names", nargs="*", help="methods (default: all), or random_init / supervised for evaluate")
+    parser.add_argument("--epochs", type=int, default=CONFIG_EPOCHS, help="pretraining epochs (default: 40)")
     args = parser.parse_args()
+    use_epochs(args.epochs)
     names = args.names or list(METHODS)
     if args.stage in ("prepare", "all"):
         prepare()
     if args.stage in ("pretrain", "all"):
         for name in names:
-            pretrain(name)
+            pretrain(name, args.epochs)
     if args.stage in ("evaluate", "all"):
         for name in args.names or [*METHODS, "random_init", "supervised"]:
             evaluate(name)
     if args.stage in ("report", "all"):
-        report()
+        report(args.epochs)
 
 
 if __name__ == "__main__":

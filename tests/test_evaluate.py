@@ -254,6 +254,20 @@ def test_layer_decay_assigns_the_mamp_learning_rates():
     assert sorted({round(g["lr"], 8) for g in opt.param_groups}) == [0.00625, 0.0125, 0.025, 0.05, 0.1]
 
 
+def test_layer_decay_of_stgcn_counts_its_blocks_and_its_head_is_linear():
+    torch.manual_seed(0)
+    encoder = build_encoder("stgcn", layout=SPEC.layout, channels=[8, 8, 16], strides=[1, 2, 1])
+    method = build_method("supervised", encoder, SPEC, num_classes=4, layer_decay=0.5)
+    groups = method.param_groups(OptimConfig(lr=1.0, min_lr=0.0, weight_decay=0.05))
+    lr_of = {id(p): g["lr"] for g in groups for p in g["params"]}
+    names = dict(method.named_parameters())
+    expected = {"encoder.data_bn.weight": 0.5**4, "encoder.layers.0.gcn.weight": 0.5**3, "head.fc.weight": 1.0}
+    expected |= {"encoder.layers.2.tcn.2.weight": 0.5, "encoder.layers.1.edge_importance": 0.5**2}
+    for name, value in expected.items():
+        assert lr_of[id(names[name])] == pytest.approx(value), name
+    assert type(method.classifier.head).__name__ == "LinearHead" and not method.classifier.head.config.batch_norm
+
+
 def test_layer_decay_one_needs_no_layer_map_and_unknown_encoders_fail_clearly():
     encoder = torch.nn.Sequential(torch.nn.Linear(3, 4))
     model = torch.nn.Module()

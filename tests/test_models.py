@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -17,6 +20,7 @@ from skelrec.models import (
     build_encoder,
     build_head,
 )
+from skelrec.models.stgcn import spatial_partition
 from skelrec.skeleton import get_layout
 
 LAYOUTS = [("ntu25", 3), ("coco17", 2), ("coco17", 3), ("kinect20", 3)]
@@ -24,12 +28,14 @@ SMALL = {
     "transformer": {"embed_dim": 32, "depth": 2, "num_heads": 4, "num_frames": 16},
     "bigru": {"hidden_size": 16, "num_layers": 2},
     "gin": {"embed_dim": 16, "depth": 2},
+    "stgcn": {"channels": [8, 16], "strides": [1, 2]},
 }
+GRAPH_ENCODERS = ("gin", "stgcn")  # built for a layout, not a joint count
 
 
 def small_encoder(name: str, layout: str, channels: int, **overrides):
     """A tiny encoder of family ``name`` for ``layout`` with ``channels`` input channels."""
-    shape = {"layout": layout} if name == "gin" else {"num_joints": get_layout(layout).num_joints}
+    shape = {"layout": layout} if name in GRAPH_ENCODERS else {"num_joints": get_layout(layout).num_joints}
     return build_encoder(name, **{**SMALL[name], **shape, "in_channels": channels, **overrides})
 
 
@@ -46,7 +52,13 @@ def n_params(module: nn.Module) -> int:
 
 def test_registry_lists_the_encoder_families_and_the_heads():
     # (stand-ins that other test modules register are named test_*)
-    assert [n for n in ENCODERS.names() if not n.startswith("test_")] == ["bigru", "gin", "strl", "transformer"]
+    assert [n for n in ENCODERS.names() if not n.startswith("test_")] == [
+        "bigru",
+        "gin",
+        "stgcn",
+        "strl",
+        "transformer",
+    ]
     heads = [n for n in HEADS.names() if not n.startswith("test_")]
     assert heads == ["knn", "linear", "mamp_finetune", "prototype"]  # + the few-shot heads of skelrec teach
 
@@ -72,11 +84,12 @@ def test_config_types_and_values_are_checked():
     assert TransformerConfig(mlp_ratio=2).mlp_ratio == 2.0  # ints are fine for floats
 
 
-@pytest.mark.parametrize("name", ["transformer", "bigru", "gin"])
+@pytest.mark.parametrize("name", ["transformer", "bigru", "gin", "stgcn"])
 def test_config_round_trips_through_dict(name):
     enc = small_encoder(name, "ntu25", 3)
     d = enc.config.to_dict()
     assert type(enc.config).from_dict(d) == enc.config
+    assert type(enc.config).from_dict(json.loads(json.dumps(d))) == enc.config  # as config.json stores it
     assert build_encoder(name, **d).config == enc.config
 
 
@@ -91,8 +104,9 @@ def test_config_round_trips_through_dict(name):
         ("bigru", {}, lambda m, t, v: (1, t, 1)),
         ("bigru", {"person_mode": "fold"}, lambda m, t, v: (m, t, 1)),
         ("gin", {}, lambda m, t, v: (m, t, v)),
+        ("stgcn", {}, lambda m, t, v: (m, t // 2, v)),
     ],
-    ids=["transformer", "bigru-concat", "bigru-fold", "gin"],
+    ids=["transformer", "bigru-concat", "bigru-fold", "gin", "stgcn"],
 )
 def test_encoder_shapes(name, overrides, grid, layout, channels):
     v = get_layout(layout).num_joints
@@ -107,7 +121,7 @@ def test_encoder_shapes(name, overrides, grid, layout, channels):
         enc(batch(v=v + 1, c=channels))
 
 
-@pytest.mark.parametrize("name", ["transformer", "bigru", "gin"])
+@pytest.mark.parametrize("name", ["transformer", "bigru", "gin", "stgcn"])
 def test_absent_persons_do_not_change_the_pooled_feature(name):
     """Persons are folded (or padded) and pooling skips invalid persons: a masked-out person is ignored."""
     enc = small_encoder(name, "ntu25", 3, **({"person_mode": "fold"} if name == "bigru" else {})).eval()
@@ -354,3 +368,59 @@ def test_linear_head_is_the_mamp_probe():
     head = build_head("linear", in_dim=8, num_classes=3)
     assert isinstance(head.norm, nn.BatchNorm1d) and not head.norm.affine
     assert [n for n, _ in head.named_parameters()] == ["fc.weight", "fc.bias"]
+
+
+# ---------------------------------------------------------------- ST-GCN
+
+
+def test_stgcn_paper_config_has_3_1M_parameters():
+    enc = build_encoder("stgcn")  # ntu25, 10 blocks 64-256 (Yan et al. 2018: 3.1M with the 60-class fc)
+    assert n_params(enc) + 256 * 60 + 60 == pytest.approx(3.1e6, rel=0.01)
+    assert enc.embed_dim == 256 and enc.time_stride == 4
+
+
+def test_stgcn_spatial_partition_by_hand():
+    """kinect20: spine_base is the centre; spine_mid is one bone away, spine_shoulder two."""
+    lay = get_layout("kinect20")
+    root, inward, outward = spatial_partition("kinect20")
+    spine, shoulder_c = lay.index("spine_mid"), lay.index("spine_shoulder")
+    # spine_mid -> spine_shoulder goes away from the centre: the sender is nearer the centre than the receiver
+    assert inward[spine, shoulder_c] > 0 and outward[spine, shoulder_c] == root[spine, shoulder_c] == 0
+    assert outward[shoulder_c, spine] > 0 and inward[shoulder_c, spine] == 0
+    assert root[spine, spine] > 0  # self loops are the root subset
+    # the two hips are both one bone from the centre but not neighbours: no edge at all
+    lh, rh = lay.index("left_hip"), lay.index("right_hip")
+    assert root[lh, rh] == inward[lh, rh] == outward[lh, rh] == 0
+    # columns of the sum are normalised by the receiver's degree; every entry follows a bone or a self loop
+    total = root + inward + outward
+    np.testing.assert_allclose(total.sum(axis=0), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(total > 0, lay.adjacency.astype(bool) | np.eye(lay.num_joints, dtype=bool))
+    # far from the centre (wrist -> hand) the subsets still differ: distances are geodesic, not capped at one hop
+    wrist, hand = lay.index("right_wrist"), lay.index("right_hand")
+    assert inward[wrist, hand] > 0 and outward[hand, wrist] > 0
+
+
+def test_stgcn_is_local_in_the_graph():
+    """One block sees a joint's bone neighbours only: a perturbed hand leaves the far foot's features alone."""
+    lay = get_layout("kinect20")
+    enc = build_encoder("stgcn", layout="kinect20", channels=[8], strides=[1]).eval()
+    x = batch(m=1, v=20)
+    moved = x.clone()
+    moved[..., lay.index("right_hand"), :] += 1.0
+    with torch.no_grad():
+        a, b = enc.forward_features(x), enc.forward_features(moved)
+    changed = (a - b).abs().amax(dim=(0, 1, 2, 4)) > 1e-6
+    near = {lay.index(n) for n in ("right_hand", "right_wrist")}
+    assert {int(j) for j in torch.nonzero(changed)} == near
+
+
+def test_stgcn_config_errors_are_named():
+    with pytest.raises(SkelrecError, match="same length"):
+        build_encoder("stgcn", channels=[8, 16], strides=[1])
+    with pytest.raises(SkelrecError, match="must be odd"):
+        build_encoder("stgcn", temporal_kernel=4)
+    with pytest.raises(SkelrecError, match=r"STGCNConfig.channels must be a list of int"):
+        build_encoder("stgcn", channels=[8.5])
+    enc = build_encoder("stgcn", layout="kinect20", channels=[8, 8], strides=[2, 2])
+    with pytest.raises(SkelrecError, match="multiple of 4"):
+        enc(batch(m=1, t=18, v=20))

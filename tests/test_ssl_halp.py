@@ -31,6 +31,7 @@ SPEC = InputSpec("kinect20", frames=32, persons=2, channels=3)
 SMALL_ENCODERS = {
     "bigru": {"hidden_size": 16, "num_layers": 1},
     "transformer": {"embed_dim": 16, "depth": 1, "num_heads": 2, "num_frames": 16},
+    "stgcn": {"channels": [8, 16], "strides": [1, 2]},
 }
 SMALL_HALP = {
     "queue_size": 64,
@@ -317,7 +318,7 @@ def test_on_step_end_moves_the_key_network_and_fills_the_queue():
     assert all(not p.requires_grad for p in method.key_encoder.parameters())
 
 
-@pytest.mark.parametrize(("encoder", "mu"), [("bigru", 2.0), ("transformer", 0.0)])
+@pytest.mark.parametrize(("encoder", "mu"), [("bigru", 2.0), ("transformer", 0.0), ("stgcn", 2.0)])
 def test_a_few_steps_reduce_the_loss_on_a_fixed_batch(encoder, mu):
     method = small_halp(encoder, halp_start_step=0, mu=mu)  # mu = 0: plain MoCo v2
     with torch.no_grad():  # queue and prototypes from other clips' keys; both stay fixed below
@@ -355,14 +356,21 @@ def test_halp_option_errors():
         build_method("moco", enc, SPEC, temperature=0.0)
 
 
-def test_halp_trains_through_the_loop_with_its_cpu_config(tmp_path):
+@pytest.mark.parametrize(
+    ("config", "small"),
+    [
+        ("cpu_small", ["encoder.kwargs.hidden_size=16"]),
+        ("cpu_stgcn", ["encoder.kwargs.channels=[8,16]", "encoder.kwargs.strides=[1,2]"]),
+    ],
+)
+def test_halp_trains_through_the_loop_with_its_cpu_configs(tmp_path, config, small):
     cfg = load_config(
-        CPU_SMALL,
+        CPU_SMALL.with_name(f"{config}.yaml"),
         [
             f"run.out_dir={tmp_path / 'run'}",
             "run.max_steps=4",
             "optim.batch_size=8",
-            "encoder.kwargs.hidden_size=16",
+            *small,
             "method.kwargs.queue_size=64",
             "method.kwargs.prototype_keys=16",
             "method.kwargs.num_prototypes=4",

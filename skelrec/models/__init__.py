@@ -1,8 +1,8 @@
 """Skeleton encoders and classification heads, built by name from typed configs.
 
-``build_encoder("transformer" | "bigru" | "gin", **config)``, ``build_head("linear" | "mamp_finetune" | "prototype" |
-"knn", **config)`` and :class:`Classifier`. Input convention: ``(N, M, T, V, C)`` float32 + mask ``(N, M, T)``
-(:mod:`skelrec.skeleton`).
+``build_encoder("transformer" | "bigru" | "gin" | "stgcn", **config)``, ``build_head("linear" | "mamp_finetune" |
+"prototype" | "knn", **config)`` and :class:`Classifier`. Input convention: ``(N, M, T, V, C)`` float32 + mask
+``(N, M, T)`` (:mod:`skelrec.skeleton`).
 """
 
 from skelrec.models.base import Encoder, Head, fold_persons, masked_mean, token_mask
@@ -22,6 +22,7 @@ from skelrec.models.registry import (
     register_encoder,
     register_head,
 )
+from skelrec.models.stgcn import STGCNConfig, STGCNEncoder
 from skelrec.models.strl import STRLConfig, STRLEncoder, strl_from_gin
 from skelrec.models.transformer import SkeletonTransformer, TransformerConfig, gather_tokens
 
@@ -46,6 +47,8 @@ __all__ = [
     "PrototypeHead",
     "PrototypeHeadConfig",
     "Registry",
+    "STGCNConfig",
+    "STGCNEncoder",
     "STRLConfig",
     "STRLEncoder",
     "SkeletonTransformer",

@@ -23,8 +23,9 @@ C = TypeVar("C", bound="ModelConfig")
 class ModelConfig:
     """Base of the per-architecture configs: field types are checked on construction.
 
-    Subclasses are dataclasses whose fields are ``int``, ``float``, ``bool``, ``str``, ``Literal[...]`` or
-    ``X | None`` of those; ``from_dict`` rejects unknown keys by name.
+    Subclasses are dataclasses whose fields are ``int``, ``float``, ``bool``, ``str``, ``Literal[...]``,
+    ``tuple[int, ...]`` (a list from JSON becomes a tuple) or ``X | None`` of those; ``from_dict`` rejects unknown keys
+    by name.
     """
 
     def __post_init__(self) -> None:
@@ -57,6 +58,10 @@ def _checked(owner: str, name: str, value: Any, hint: Any) -> Any:
             return float(value)
         if opt in (int, str, bool) and isinstance(value, opt) and (opt is bool or not isinstance(value, bool)):
             return value
+        if typing.get_origin(opt) is tuple and isinstance(value, (list, tuple)):
+            item = typing.get_args(opt)[0]
+            if all(isinstance(v, item) and not isinstance(v, bool) for v in value):
+                return tuple(value)
     raise SkelrecError(f"{owner}.{name} must be {_describe(hint)}, got {value!r}")
 
 
@@ -65,6 +70,8 @@ def _describe(hint: Any) -> str:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(hint))
     if typing.get_origin(hint) in (typing.Union, _UnionType):
         return " or ".join(_describe(a) for a in typing.get_args(hint))
+    if typing.get_origin(hint) is tuple:
+        return f"a list of {typing.get_args(hint)[0].__name__}"
     return "None" if hint is type(None) else getattr(hint, "__name__", str(hint))
 
 

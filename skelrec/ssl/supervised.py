@@ -39,6 +39,7 @@ from skelrec.models import (
     GINEncoder,
     Head,
     SkeletonTransformer,
+    STGCNEncoder,
     STRLEncoder,
     strl_from_gin,
 )
@@ -101,6 +102,7 @@ LAYER_STACKS: dict[type[nn.Module], LayerStack] = {
     BiGRUEncoder: LayerStack("layers", ("input_norm",)),
     GINEncoder: LayerStack("layers", ("joint_embed",)),
     STRLEncoder: LayerStack("layers", ("joint_embed",)),
+    STGCNEncoder: LayerStack("layers", ("data_bn",)),
 }
 """Encoder class -> its :class:`LayerStack`; subclasses inherit their base's entry. Add an encoder here to fine-tune
 it with ``layer_decay < 1``."""
@@ -159,6 +161,7 @@ FINETUNE_HEADS: dict[type[nn.Module], HeadChoice] = {
     SkeletonTransformer: HeadChoice(("mamp_finetune",)),  # MAMP/MacDiff fine-tuning head
     BiGRUEncoder: HeadChoice(("linear",), {"batch_norm": False}),  # HaLP/CMD: one fc layer on the GRU feature
     STRLEncoder: HeadChoice(("linear",), {"batch_norm": False}),  # SkeletonMAE: global pooling + linear classifier
+    STGCNEncoder: HeadChoice(("linear",), {"batch_norm": False}),  # ST-GCN: global pooling + fc
 }
 """Encoder class -> :class:`HeadChoice`; other encoders get a linear head."""
 
