@@ -258,6 +258,14 @@ EvalLayerDecay = Annotated[
 EvalDropPath = Annotated[float | None, typer.Option(help="Encoder drop path (default: 0.3).")]
 EvalSmoothing = Annotated[float | None, typer.Option(help="Label smoothing (default: 0.1).")]
 EvalMaxSteps = Annotated[int | None, typer.Option(help="Stop after this many optimizer steps (smoke runs).")]
+EvalAugment = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--augment",
+        help="Training augmentation KEY=VALUE (a data.augment field; repeat), e.g. noise_std=0.02 fps_scale=[0.67,1.5]"
+        " (default: MAMP's 50-100 % crop and 0.3 rad rotation).",
+    ),
+]
 EvalRunDir = Annotated[
     Path | None,
     typer.Option(
@@ -300,6 +308,19 @@ def _finetune_settings(**options: object) -> FinetuneSettings:
     from skelrec.evaluate import FinetuneSettings
 
     return FinetuneSettings(**_given(**options))  # type: ignore[arg-type]
+
+
+def _augment(options: list[str] | None) -> dict[str, object]:
+    """``--augment KEY=VALUE`` options as a dict (values read as YAML: numbers, lists)."""
+    import yaml
+
+    out: dict[str, object] = {}
+    for text in options or []:
+        key, sep, value = text.partition("=")
+        if not sep or not key.strip():
+            raise SkelrecError(f"--augment {text!r}: expected KEY=VALUE, e.g. --augment noise_std=0.02")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
 
 
 @evaluate_app.command("linear")
@@ -362,6 +383,7 @@ def evaluate_finetune(
     drop_path: EvalDropPath = None,
     label_smoothing: EvalSmoothing = None,
     max_steps: EvalMaxSteps = None,
+    augment: EvalAugment = None,
     run_dir: EvalRunDir = None,
     seed: EvalSeed = 0,
     device: EvalDevice = "auto",
@@ -380,7 +402,7 @@ def evaluate_finetune(
         max_steps=max_steps,
         seed=seed,
     )
-    ctx = EvalContext.open(checkpoint, data, protocol, init)  # type: ignore[arg-type]
+    ctx = EvalContext.open(checkpoint, data, protocol, init, augment=_augment(augment))  # type: ignore[arg-type]
     run_dir = run_dir or out.with_suffix("")
     command = shlex.join(["skelrec", *sys.argv[1:]])
     _report(run_finetune(ctx, settings, run_dir=run_dir, device=device, num_workers=workers, command=command), out)
@@ -410,6 +432,7 @@ def evaluate_semi(
     drop_path: EvalDropPath = None,
     label_smoothing: EvalSmoothing = None,
     max_steps: EvalMaxSteps = None,
+    augment: EvalAugment = None,
     run_dir: EvalRunDir = None,
     device: EvalDevice = "auto",
     workers: EvalWorkers = 0,
@@ -426,7 +449,7 @@ def evaluate_semi(
         label_smoothing=label_smoothing,
         max_steps=max_steps,
     )
-    ctx = EvalContext.open(checkpoint, data, protocol, init)  # type: ignore[arg-type]
+    ctx = EvalContext.open(checkpoint, data, protocol, init, augment=_augment(augment))  # type: ignore[arg-type]
     options = _given(fractions=fraction or None, seeds=seeds or None)
     result = run_semi(
         ctx,

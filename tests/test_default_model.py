@@ -37,6 +37,10 @@ def test_the_default_model_loads_offline_with_its_card(monkeypatch):
     assert card.startswith("---\n") and "library_name: skelrec" in card
     assert f"{card_accuracy(config):.4f}" in card  # the card shows the run's number
     assert "research" in card.lower()  # the data terms
+    # the card compares the shipped fine-tuning with the other starting point (self-supervised weights / none)
+    (other,) = config["compared_with"]
+    assert {other["init"], config["training"]["init"]} == {"pretrained", "random"}
+    assert f"{other['utd_mhad_xsub_top1']:.2f}" in card
     with torch.no_grad():
         logits = loaded.model(torch.zeros(1, 1, config["clip_length"], 20, 3), torch.ones(1, 1, config["clip_length"]))
     assert logits.shape == (1, 27)

@@ -478,3 +478,24 @@ def test_cli_knn_writes_the_result_file(caches, checkpoint, tmp_path):
     saved = json.loads(out.read_text())
     assert saved["protocol"] == "knn" and saved["init"] == "random" and saved["settings"]["k"] == 3
     assert "top1_k1" in result.output
+
+
+def test_cli_finetune_takes_training_augmentations_and_records_them(caches, checkpoint, tmp_path):
+    out = tmp_path / "ft.json"
+    args = ["evaluate", "finetune", str(checkpoint), "--data", str(caches["two_views"]), "--out", str(out)]
+    augment = ["--augment", "noise_std=0.02", "--augment", "fps_scale=[0.67, 1.5]", "--augment", "rotate=0.5"]
+    result = CliRunner().invoke(app, [*args, *augment, "--max-steps", "1", "--epochs", "1", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    saved = json.loads((tmp_path / "ft" / "classifier" / "config.json").read_text())
+    assert (saved["data"]["augment"]["noise_std"], saved["data"]["augment"]["rotate"]) == (0.02, 0.5)
+    assert saved["data"]["augment"]["fps_scale"] == [0.67, 1.5]
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [("noise_std", "expected KEY=VALUE"), ("bogus=1", "unknown key augment.bogus"), ("rotate=-1", "rotate")],
+)
+def test_cli_finetune_rejects_bad_augmentations_in_one_line(caches, checkpoint, tmp_path, option, message):
+    args = ["evaluate", "finetune", str(checkpoint), "--data", str(caches["two_views"]), "--out", str(tmp_path / "x")]
+    result = CliRunner().invoke(app, [*args, "--augment", option, "--max-steps", "1"])
+    assert isinstance(result.exception, SkelrecError) and message in str(result.exception)  # main() prints it

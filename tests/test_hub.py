@@ -127,6 +127,17 @@ def test_model_card_is_generated_from_the_config(tiny):
     assert all(f"{i}. {label}" in text for i, label in enumerate(LABELS))
 
 
+def test_model_card_of_a_model_trained_from_scratch_names_no_self_supervised_method(tiny):
+    folder, _ = tiny
+    config = json.loads((folder / "config.json").read_text())
+    del config["method"]
+    config["training"]["method"] = {"name": "supervised", "kwargs": {"num_classes": 3}}  # a fine-tuning recipe
+    text = render_model_card(config, repo_id=REPO)
+    tags = yaml.safe_load(text.split("---\n")[1])["tags"]
+    assert tags == ["skelrec", "skeleton", "action-recognition", "bigru", "ntu25"]
+    assert "pretrained with the self-supervised method" not in text and "supervised'" not in text
+
+
 def test_model_card_names_a_malformed_metric(tiny):
     config = json.loads((tiny[0] / "config.json").read_text())
     del config["metrics"][0]["value"]

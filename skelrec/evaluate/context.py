@@ -15,6 +15,7 @@ same code.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -79,7 +80,8 @@ class EvalContext:
         config: its ``config.json``.
         init: ``pretrained`` or ``random``.
         data: the evaluation input on the cache (``paths``, ``protocol``, ``part="train"``; augmentations are
-            MAMP's fine-tuning ones and apply only where a protocol asks for training augmentation).
+            MAMP's fine-tuning ones unless ``open(augment=...)`` changes them, and apply only where a protocol asks
+            for training augmentation).
         dataset: the cache's dataset name.
         classes: the cache's class names (label ``i`` is ``classes[i]``).
     """
@@ -93,9 +95,17 @@ class EvalContext:
 
     @classmethod
     def open(
-        cls, checkpoint: str | Path, data: str | Path, protocol: str = AUTO, init: Init = "pretrained"
+        cls,
+        checkpoint: str | Path,
+        data: str | Path,
+        protocol: str = AUTO,
+        init: Init = "pretrained",
+        augment: Mapping[str, Any] | None = None,
     ) -> EvalContext:
-        """Read the checkpoint's config and the cache's info; fail early on an unknown init, protocol or layout."""
+        """Read the checkpoint's config and the cache's info; fail early on an unknown init, protocol or layout.
+
+        ``augment`` sets :class:`AugmentConfig` fields of the training augmentation (default: MAMP's fine-tuning
+        crop and rotation)."""
         from skelrec.hub.checkpoint import read_config
 
         if init not in INITS:
@@ -108,6 +118,7 @@ class EvalContext:
         fields = _input_section(config)
         fields |= {"paths": [str(root)], "protocol": protocol, "part": "train"}
         fields["augment"] = {"crop_min_frames": min(AugmentConfig().crop_min_frames, fields["clip_length"])}
+        fields["augment"] |= dict(augment or {})
         data_cfg = section_from_dict(DataConfig, fields, source=f"{checkpoint}/config.json")
         if info["layout"] != data_cfg.layout:
             conversion_matrix(info["layout"], data_cfg.layout)  # raises when the cache's joints cannot feed it

@@ -141,9 +141,11 @@ def metrics_of(config: Mapping[str, Any]) -> list[Metric]:
 
 
 def method_of(config: Mapping[str, Any]) -> str | None:
+    """The self-supervised method that pretrained the encoder, if any (a fine-tuning run's ``training.method`` is
+    its supervised recipe, a mapping, not a method name)."""
     training = config.get("training")
     method = config.get("method") or (training.get("method") if isinstance(training, Mapping) else None)
-    return str(method) if method else None
+    return method if isinstance(method, str) and method else None
 
 
 # ---- rendering ------------------------------------------------------------------------------------------------
@@ -152,7 +154,7 @@ def method_of(config: Mapping[str, Any]) -> str | None:
 def card_data(config: Mapping[str, Any], metrics: Sequence[Metric], model_name: str) -> ModelCardData:
     """The YAML front matter of the card."""
     method, encoder = method_of(config), config["encoder"]["name"]
-    tags = ["skelrec", "skeleton", "action-recognition", "self-supervised"]
+    tags = ["skelrec", "skeleton", "action-recognition", *(["self-supervised"] if method else [])]
     tags += [t for t in (method, encoder, config.get("layout")) if t]
     return ModelCardData(
         library_name="skelrec",
