@@ -318,6 +318,29 @@ def test_on_step_end_moves_the_key_network_and_fills_the_queue():
     assert all(not p.requires_grad for p in method.key_encoder.parameters())
 
 
+def test_keys_of_a_batchnorm_encoder_use_shuffled_sub_batch_statistics_in_the_original_order():
+    method = small_halp("stgcn")  # BatchNorm in ST-GCN: shuffle-BN with 2 sub-batches
+    assert method.shuffle_bn_groups == 2 and small_halp("transformer").shuffle_bn_groups == 1
+    batch = clip_batch(8)
+    x, mask = batch["x"], batch["mask"]
+    torch.manual_seed(5)
+    keys = method.keys(x, mask)
+    torch.manual_seed(5)
+    order = torch.randperm(8)
+    encoder, projector = method.key_encoder.module, method.key_projector.module
+    assert not encoder.training and not projector.training  # back in eval mode
+    expected = torch.empty(8, keys.shape[1])
+    with torch.no_grad():
+        encoder.train()
+        for group in order.tensor_split(2):  # each sample normalised with its own random sub-batch's statistics
+            expected[group] = F.normalize(projector(encoder(x[group], mask[group])), dim=1)
+        encoder.eval()
+        running = F.normalize(projector(encoder(x, mask)), dim=1)
+    assert torch.allclose(keys, expected, atol=1e-5)
+    assert not torch.allclose(keys, running, atol=1e-3)  # not the copied running statistics
+    assert torch.allclose(method.keys(x[:3], mask[:3]), running[:3], atol=1e-5)  # 3 clips: too few to split
+
+
 @pytest.mark.parametrize(("encoder", "mu"), [("bigru", 2.0), ("transformer", 0.0), ("stgcn", 2.0)])
 def test_a_few_steps_reduce_the_loss_on_a_fixed_batch(encoder, mu):
     method = small_halp(encoder, halp_start_step=0, mu=mu)  # mu = 0: plain MoCo v2

@@ -16,9 +16,13 @@ temporal crop-resize + one of joint corruption / shear).
 
 Differences from MoCo's reference code, on purpose:
 
-* The key network runs in eval mode (:class:`~skelrec.ssl.ema.EMATeacher` keeps it there): its BatchNorm layers
-  use the running statistics copied from the query network instead of the key batch's own statistics, which is
-  what MoCo's shuffle-BN guards against leaking; no shuffle is needed.
+* Shuffle-BN on one device. An encoder with BatchNorm (ST-GCN, the GRU's none) computes the keys in train mode on
+  ``shuffle_bn_groups`` random sub-batches (MoCo spreads the shuffled key batch over GPUs; here the sub-batches
+  are the "GPUs", within each process), so a query and its positive key are never normalised by the same
+  statistics. Keys in eval mode, on the running statistics copied from the query network, are not an option:
+  those statistics describe the query network's activations, not the lagging key network's, and on ST-GCN MoCo
+  collapsed to chance (InfoNCE at log(K + 1), key accuracy 0 after ~1,000 steps of the CPU config). Encoders
+  without BatchNorm (the transformer's LayerNorms) compute keys in eval mode, on the whole batch.
 * The momentum update and the enqueue run in :meth:`MoCoV2.on_step_end` (after the optimizer step) rather than at
   the start / end of the next forward: the same sequence of updates, and ``forward`` has no side effect on the
   queue (it only remembers the batch's keys).
@@ -153,6 +157,8 @@ class MoCoV2(Method):
         proj_dim: width of the projected, L2-normalised embedding (128).
         mlp: MLP projection head (MoCo v2, HaLP ``--mlp``) rather than a linear one.
         augment: options of :class:`skelrec.ssl.augment.ContrastiveViews` (``frames`` defaults to the clip length).
+        shuffle_bn_groups: sub-batches of the key batch for shuffle-BN when the encoder has BatchNorm (MoCo: the
+            number of GPUs, 8; 2 here, measured on the CPU config); 1 or less computes the keys in eval mode.
     """
 
     def __init__(
@@ -166,6 +172,7 @@ class MoCoV2(Method):
         proj_dim: int = 128,
         mlp: bool = True,
         augment: Mapping[str, Any] | None = None,
+        shuffle_bn_groups: int = 2,
     ) -> None:
         super().__init__(encoder, spec)
         if not 0.0 <= momentum <= 1.0 or temperature <= 0:
@@ -180,6 +187,27 @@ class MoCoV2(Method):
         self.key_projector = EMATeacher(self.projector, decay=momentum, end_decay=momentum)
         self.queue = KeyQueue(queue_size, proj_dim)
         self._new_keys: Tensor | None = None
+        has_bn = any(
+            isinstance(m, nn.modules.batchnorm._BatchNorm) for m in [*encoder.modules(), *self.projector.modules()]
+        )
+        self.shuffle_bn_groups = shuffle_bn_groups if has_bn else 1
+
+    @torch.no_grad()
+    def keys(self, x: Tensor, mask: Tensor) -> Tensor:
+        """Unit keys ``(N, proj_dim)`` of the momentum network, with shuffle-BN when it has BatchNorm."""
+        encoder, projector = self.key_encoder.module, self.key_projector.module
+        groups = min(self.shuffle_bn_groups, x.shape[0] // 2)  # BatchNorm needs 2 samples a group
+        if groups <= 1:
+            return F.normalize(projector(encoder(x, mask)), dim=1)
+        order = torch.randperm(x.shape[0], device=x.device)
+        encoder.train(), projector.train()
+        try:
+            shuffled = torch.cat([projector(encoder(x[i], mask[i])) for i in order.tensor_split(groups)])
+        finally:
+            encoder.eval(), projector.eval()
+        k = torch.empty_like(shuffled)
+        k[order] = shuffled
+        return F.normalize(k, dim=1)
 
     def embed_views(self, batch: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
         """Two random views of ``batch["x"]``: unit queries ``q (N, proj_dim)`` (with gradient) and keys ``k``."""
@@ -187,9 +215,7 @@ class MoCoV2(Method):
         x_q, mask_q = self.views(x, mask)
         x_k, mask_k = self.views(x, mask)
         q = F.normalize(self.projector(self.encoder(x_q, mask_q)), dim=1)
-        with torch.no_grad():
-            k = F.normalize(self.key_projector.module(self.key_encoder.module(x_k, mask_k)), dim=1)
-        return q, k
+        return q, self.keys(x_k, mask_k)
 
     def contrast(self, q: Tensor, k: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """InfoNCE of ``q`` against ``k`` and the queue; remembers ``k`` for :meth:`on_step_end`."""
