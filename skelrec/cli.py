@@ -311,15 +311,15 @@ def _finetune_settings(**options: object) -> FinetuneSettings:
 
 
 def _augment(options: list[str] | None) -> dict[str, object]:
-    """``--augment KEY=VALUE`` options as a dict (values read as YAML: numbers, lists)."""
-    import yaml
+    """``--augment KEY=VALUE`` options as a dict (values read as config overrides read them: YAML numbers, lists)."""
+    from skelrec.config import parse_override
 
     out: dict[str, object] = {}
     for text in options or []:
-        key, sep, value = text.partition("=")
+        key, sep, _ = text.partition("=")
         if not sep or not key.strip():
             raise SkelrecError(f"--augment {text!r}: expected KEY=VALUE, e.g. --augment noise_std=0.02")
-        out[key.strip()] = yaml.safe_load(value)
+        out[key.strip()] = parse_override(text)[1]
     return out
 
 
