@@ -38,6 +38,8 @@ from skelrec.paths import SHARED_SOURCES, prepare_shared_caches  # noqa: E402
 
 METHODS = ("mamp", "macdiff", "skeleton2vec", "skeletonmae", "halp")
 CONTROL_ARCH = "mamp"  # the random-init and supervised controls use this method's encoder architecture
+OWN_CONTROL_PREFIX = "random_"  # <run>/<method>/random_linear.json: the method's encoder config, random weights
+TARGET_MARGIN = 10.0  # linear-probe points over the random-init controls (issues #3, #4)
 EVAL_DATA, EVAL_PROTOCOL = "caches/nw_ucla", "xsub"
 CONFIG_EPOCHS = 40  # the cpu_small configs' length
 STEP_SCHEDULES = {  # step-counted options of the cpu_small configs, and their values there
@@ -99,9 +101,13 @@ def evaluate(name: str) -> None:
     if name == "supervised":
         skelrec("evaluate", "finetune", ckpt, *common, "--init", "random", "--out", str(out / "finetune.json"))
         return
-    init = ["--init", "random"] if name == "random_init" else []
-    skelrec("evaluate", "linear", ckpt, *common, *init, "--out", str(out / "linear.json"))
-    skelrec("evaluate", "knn", ckpt, *common, *init, "--out", str(out / "knn.json"))
+    probes = [("", name == "random_init")]
+    if name in METHODS:  # the method's own encoder config with random weights: what pretraining adds to it
+        probes.append((OWN_CONTROL_PREFIX, True))
+    for prefix, random in probes:
+        init = ["--init", "random"] if random else []
+        for protocol in ("linear", "knn"):
+            skelrec("evaluate", protocol, ckpt, *common, *init, "--out", str(out / f"{prefix}{protocol}.json"))
 
 
 def _metric(path: Path, key: str = "top1") -> float | None:
@@ -122,6 +128,22 @@ def _epochs(run: Path) -> float | None:
     return float(rows[-1]["epoch"]) if rows else None
 
 
+def _margins(method: str, linear: float | None) -> dict:
+    """The method's random-init control of its own encoder config, and its linear-probe margins over both controls
+    (its own, and the shared transformer ``random_init``); the target is a margin of ``TARGET_MARGIN`` or more."""
+    own = {key: _metric(RUNS / method / f"{OWN_CONTROL_PREFIX}{key}.json") for key in ("linear", "knn")}
+    shared = _metric(RUNS / "random_init" / "linear.json")
+    margin = {
+        "own_encoder": None if linear is None or own["linear"] is None else round(linear - own["linear"], 2),
+        "random_init": None if linear is None or shared is None else round(linear - shared, 2),
+    }
+    return {
+        "random_init_own_encoder": {"linear_top1": own["linear"], "knn_top1": own["knn"]},
+        "linear_margin": margin,
+        "meets_target": None if None in margin.values() else min(margin.values()) >= TARGET_MARGIN,
+    }
+
+
 def report(epochs: int = CONFIG_EPOCHS) -> None:
     entries = {}
     for name in (*METHODS, "random_init", "supervised"):
@@ -135,6 +157,8 @@ def report(epochs: int = CONFIG_EPOCHS) -> None:
         }
         if name == "supervised":
             entry["finetune_top1"] = _metric(RUNS / name / "finetune.json")
+        if name in METHODS:
+            entry.update(_margins(name, entry["linear_top1"]))
         wall = run / "wall_seconds.txt"
         if name in METHODS and wall.exists():
             entry["pretrain_wall_seconds"] = float(wall.read_text())
@@ -156,10 +180,15 @@ def report(epochs: int = CONFIG_EPOCHS) -> None:
     tmp = RESULT.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(result, indent=2) + "\n")
     os.replace(tmp, RESULT)
-    print("| method | linear top-1 | kNN top-1 | epochs | pretrain samples/s |")
-    print("|---|---|---|---|---|")
+    print("| method | linear top-1 | kNN top-1 | own encoder random: linear / kNN | margin | epochs | samples/s |")
+    print("|---|---|---|---|---|---|---|")
     for name, e in entries.items():
-        print(f"| {name} | {e['linear_top1']} | {e['knn_top1']} | {e['epochs']} | {e['samples_per_s']} |")
+        own = e.get("random_init_own_encoder", {})
+        control = f"{own.get('linear_top1')} / {own.get('knn_top1')}" if own else "–"
+        print(
+            f"| {name} | {e['linear_top1']} | {e['knn_top1']} | {control} | {e.get('linear_margin', '–')} "
+            f"| {e['epochs']} | {e['samples_per_s']} |"
+        )
 
 
 def _cpu_model() -> str:

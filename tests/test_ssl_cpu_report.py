@@ -1,0 +1,63 @@
+"""benchmarks/ssl_cpu.py's report: every method is judged against two random-init controls — its own encoder config
+with random weights and the shared transformer control — and meets the target only with 10 points over both."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def ssl_cpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    spec = importlib.util.spec_from_file_location("ssl_cpu_bench", ROOT / "benchmarks" / "ssl_cpu.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(module, "RESULT", tmp_path / "ssl_cpu.json")
+    return module
+
+
+def _write(path: Path, top1: float) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"metrics": {"top1": top1}}))
+
+
+def test_margins_use_the_methods_own_random_encoder_and_the_shared_control(ssl_cpu) -> None:
+    runs = ssl_cpu.RUNS
+    _write(runs / "random_init" / "linear.json", 55.0)
+    _write(runs / "halp" / "linear.json", 66.0)
+    _write(runs / "halp" / "random_linear.json", 50.0)
+    _write(runs / "halp" / "random_knn.json", 40.0)
+    _write(runs / "macdiff" / "linear.json", 70.0)
+    _write(runs / "macdiff" / "random_linear.json", 61.0)
+
+    ssl_cpu.report()
+    methods = json.loads(ssl_cpu.RESULT.read_text())["methods"]
+
+    halp = methods["halp"]
+    assert halp["random_init_own_encoder"] == {"linear_top1": 50.0, "knn_top1": 40.0}
+    assert halp["linear_margin"] == {"own_encoder": 16.0, "random_init": 11.0}
+    assert halp["meets_target"] is True
+    # 15 over the shared control is not enough when the method's own random encoder is within 10 points
+    assert methods["macdiff"]["linear_margin"] == {"own_encoder": 9.0, "random_init": 15.0}
+    assert methods["macdiff"]["meets_target"] is False
+    # no own control measured: undecided, not passed
+    assert methods["mamp"]["meets_target"] is None
+    assert "random_init_own_encoder" not in methods["random_init"]
+
+
+def test_evaluate_probes_each_method_and_its_random_twin(ssl_cpu, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, ...]] = []
+    monkeypatch.setattr(ssl_cpu, "skelrec", lambda *args: calls.append(args))
+
+    ssl_cpu.evaluate("skeletonmae")
+
+    outs = [Path(call[call.index("--out") + 1]).name for call in calls]
+    assert outs == ["linear.json", "knn.json", "random_linear.json", "random_knn.json"]
+    assert ["--init" in call for call in calls] == [False, False, True, True]
+    assert all(str(ssl_cpu.RUNS / "skeletonmae" / "encoder") in call for call in calls)
