@@ -16,6 +16,10 @@ Pretraining data (all converted to the Kinect v1 20-joint layout, one person): N
 part, UTD-MHAD, MSR Action3D, PKU-MMD clips, the NTU-60 samples, MSRC-12 and MSR DailyActivity3D recordings
 (``pretrain/configs/_base_/data_cpu_real.yaml``). Evaluation: NW-UCLA ``xsub`` (odd subjects train / even test);
 the same commands run the standard cross-view protocol (``--protocol xview``) when view-3 files are present.
+Every probe runs with seeds 0, 1, 2 (the random-init controls' weights, the linear probe's data order) and the
+report gives means and standard deviations. Each method is compared with two random-init controls: its own
+encoder config with random weights, and the shared transformer control ``random_init``; the target (issues #3,
+#4) is 10 linear-probe points over both.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import datetime as dt
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -39,6 +44,7 @@ from skelrec.paths import SHARED_SOURCES, prepare_shared_caches  # noqa: E402
 METHODS = ("mamp", "macdiff", "skeleton2vec", "skeletonmae", "halp")
 CONTROL_ARCH = "mamp"  # the random-init and supervised controls use this method's encoder architecture
 OWN_CONTROL_PREFIX = "random_"  # <run>/<method>/random_linear.json: the method's encoder config, random weights
+EVAL_SEEDS = (0, 1, 2)  # probes repeated with these seeds (random-init weights, data order); means are reported
 TARGET_MARGIN = 10.0  # linear-probe points over the random-init controls (issues #3, #4)
 EVAL_DATA, EVAL_PROTOCOL = "caches/nw_ucla", "xsub"
 CONFIG_EPOCHS = 40  # the cpu_small configs' length
@@ -107,7 +113,14 @@ def evaluate(name: str) -> None:
     for prefix, random in probes:
         init = ["--init", "random"] if random else []
         for protocol in ("linear", "knn"):
-            skelrec("evaluate", protocol, ckpt, *common, *init, "--out", str(out / f"{prefix}{protocol}.json"))
+            for seed in EVAL_SEEDS:
+                out_file = str(_probe_file(out, f"{prefix}{protocol}", seed))
+                skelrec("evaluate", protocol, ckpt, *common, *init, "--seed", str(seed), "--out", out_file)
+
+
+def _probe_file(folder: Path, stem: str, seed: int) -> Path:
+    """``linear.json`` for seed 0 (as before seeds were repeated), ``linear_seed1.json`` for seed 1, ..."""
+    return folder / (f"{stem}.json" if seed == 0 else f"{stem}_seed{seed}.json")
 
 
 def _metric(path: Path, key: str = "top1") -> float | None:
@@ -115,6 +128,14 @@ def _metric(path: Path, key: str = "top1") -> float | None:
         return None
     metrics = json.loads(path.read_text()).get("metrics", {})
     return metrics.get(key)
+
+
+def _over_seeds(folder: Path, stem: str) -> dict:
+    """Mean, standard deviation and per-seed values of a probe's top-1 over the seeds measured so far."""
+    values = [v for v in (_metric(_probe_file(folder, stem, seed)) for seed in EVAL_SEEDS) if v is not None]
+    if not values:
+        return {"mean": None, "std": None, "seeds": []}
+    return {"mean": round(statistics.fmean(values), 2), "std": round(statistics.pstdev(values), 2), "seeds": values}
 
 
 def _throughput(run: Path) -> float | None:
@@ -131,14 +152,20 @@ def _epochs(run: Path) -> float | None:
 def _margins(method: str, linear: float | None) -> dict:
     """The method's random-init control of its own encoder config, and its linear-probe margins over both controls
     (its own, and the shared transformer ``random_init``); the target is a margin of ``TARGET_MARGIN`` or more."""
-    own = {key: _metric(RUNS / method / f"{OWN_CONTROL_PREFIX}{key}.json") for key in ("linear", "knn")}
-    shared = _metric(RUNS / "random_init" / "linear.json")
+    own = {key: _over_seeds(RUNS / method, f"{OWN_CONTROL_PREFIX}{key}") for key in ("linear", "knn")}
+    shared = _over_seeds(RUNS / "random_init", "linear")
+    controls = {"own_encoder": own["linear"]["mean"], "random_init": shared["mean"]}
     margin = {
-        "own_encoder": None if linear is None or own["linear"] is None else round(linear - own["linear"], 2),
-        "random_init": None if linear is None or shared is None else round(linear - shared, 2),
+        key: None if linear is None or control is None else round(linear - control, 2)
+        for key, control in controls.items()
     }
     return {
-        "random_init_own_encoder": {"linear_top1": own["linear"], "knn_top1": own["knn"]},
+        "random_init_own_encoder": {
+            "linear_top1": own["linear"]["mean"],
+            "knn_top1": own["knn"]["mean"],
+            "linear_top1_std": own["linear"]["std"],
+            "seeds": {key: own[key]["seeds"] for key in own},
+        },
         "linear_margin": margin,
         "meets_target": None if None in margin.values() else min(margin.values()) >= TARGET_MARGIN,
     }
@@ -148,9 +175,13 @@ def report(epochs: int = CONFIG_EPOCHS) -> None:
     entries = {}
     for name in (*METHODS, "random_init", "supervised"):
         run = RUNS / (CONTROL_ARCH if name in ("random_init", "supervised") else name)
+        linear, knn = _over_seeds(RUNS / name, "linear"), _over_seeds(RUNS / name, "knn")
         entry = {
-            "linear_top1": _metric(RUNS / name / "linear.json"),
-            "knn_top1": _metric(RUNS / name / "knn.json"),
+            "linear_top1": linear["mean"],
+            "knn_top1": knn["mean"],
+            "linear_top1_std": linear["std"],
+            "knn_top1_std": knn["std"],
+            "seeds": {"linear": linear["seeds"], "knn": knn["seeds"]},
             "split": f"NW-UCLA {EVAL_PROTOCOL} (odd subjects train, even subjects test)",
             "epochs": _epochs(run) if name not in ("random_init", "supervised") else 0,
             "samples_per_s": _throughput(run) if name not in ("random_init", "supervised") else None,

@@ -40,7 +40,8 @@ def test_margins_use_the_methods_own_random_encoder_and_the_shared_control(ssl_c
     methods = json.loads(ssl_cpu.RESULT.read_text())["methods"]
 
     halp = methods["halp"]
-    assert halp["random_init_own_encoder"] == {"linear_top1": 50.0, "knn_top1": 40.0}
+    assert halp["random_init_own_encoder"]["linear_top1"] == 50.0
+    assert halp["random_init_own_encoder"]["knn_top1"] == 40.0
     assert halp["linear_margin"] == {"own_encoder": 16.0, "random_init": 11.0}
     assert halp["meets_target"] is True
     # 15 over the shared control is not enough when the method's own random encoder is within 10 points
@@ -51,13 +52,36 @@ def test_margins_use_the_methods_own_random_encoder_and_the_shared_control(ssl_c
     assert "random_init_own_encoder" not in methods["random_init"]
 
 
+def test_probes_are_averaged_over_the_seeds_measured(ssl_cpu) -> None:
+    runs = ssl_cpu.RUNS
+    for name, values in {"linear": (60.0, 64.0, 65.0), "random_linear": (50.0, 54.0)}.items():
+        for seed, top1 in zip(ssl_cpu.EVAL_SEEDS, values, strict=False):  # two seeds of three for the control
+            _write(ssl_cpu._probe_file(runs / "mamp", name, seed), top1)
+    _write(runs / "random_init" / "linear.json", 52.0)
+
+    ssl_cpu.report()
+    mamp = json.loads(ssl_cpu.RESULT.read_text())["methods"]["mamp"]
+
+    assert mamp["linear_top1"] == 63.0
+    assert mamp["linear_top1_std"] == pytest.approx(2.16, abs=0.01)
+    assert mamp["seeds"]["linear"] == [60.0, 64.0, 65.0]
+    assert mamp["random_init_own_encoder"]["linear_top1"] == 52.0
+    assert mamp["linear_margin"] == {"own_encoder": 11.0, "random_init": 11.0}
+    assert mamp["meets_target"] is True
+
+
 def test_evaluate_probes_each_method_and_its_random_twin(ssl_cpu, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[str, ...]] = []
     monkeypatch.setattr(ssl_cpu, "skelrec", lambda *args: calls.append(args))
+    monkeypatch.setattr(ssl_cpu, "EVAL_SEEDS", (0, 1))
 
     ssl_cpu.evaluate("skeletonmae")
 
     outs = [Path(call[call.index("--out") + 1]).name for call in calls]
-    assert outs == ["linear.json", "knn.json", "random_linear.json", "random_knn.json"]
-    assert ["--init" in call for call in calls] == [False, False, True, True]
+    assert outs == [
+        "linear.json", "linear_seed1.json", "knn.json", "knn_seed1.json",
+        "random_linear.json", "random_linear_seed1.json", "random_knn.json", "random_knn_seed1.json",
+    ]  # fmt: skip
+    assert ["--init" in call for call in calls] == [False] * 4 + [True] * 4
+    assert [call[call.index("--seed") + 1] for call in calls] == ["0", "1"] * 4
     assert all(str(ssl_cpu.RUNS / "skeletonmae" / "encoder") in call for call in calls)
