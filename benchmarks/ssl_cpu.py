@@ -149,11 +149,20 @@ def _epochs(run: Path) -> float | None:
     return float(rows[-1]["epoch"]) if rows else None
 
 
+def _shared_control() -> Path:
+    """The shared random-init control's folder: this run's, or (it does not depend on the pretraining length) that
+    of another length's run, for a run that pretrained only some methods."""
+    if _probe_file(RUNS / "random_init", "linear", 0).exists():
+        return RUNS / "random_init"
+    others = sorted(p for p in RUNS.parent.glob("ssl_cpu*/random_init") if _probe_file(p, "linear", 0).exists())
+    return others[0] if others else RUNS / "random_init"
+
+
 def _margins(method: str, linear: float | None) -> dict:
     """The method's random-init control of its own encoder config, and its linear-probe margins over both controls
     (its own, and the shared transformer ``random_init``); the target is a margin of ``TARGET_MARGIN`` or more."""
     own = {key: _over_seeds(RUNS / method, f"{OWN_CONTROL_PREFIX}{key}") for key in ("linear", "knn")}
-    shared = _over_seeds(RUNS / "random_init", "linear")
+    shared = _over_seeds(_shared_control(), "linear")
     controls = {"own_encoder": own["linear"]["mean"], "random_init": shared["mean"]}
     margin = {
         key: None if linear is None or control is None else round(linear - control, 2)
@@ -175,7 +184,8 @@ def report(epochs: int = CONFIG_EPOCHS) -> None:
     entries = {}
     for name in (*METHODS, "random_init", "supervised"):
         run = RUNS / (CONTROL_ARCH if name in ("random_init", "supervised") else name)
-        linear, knn = _over_seeds(RUNS / name, "linear"), _over_seeds(RUNS / name, "knn")
+        folder = _shared_control() if name == "random_init" else RUNS / name
+        linear, knn = _over_seeds(folder, "linear"), _over_seeds(folder, "knn")
         entry = {
             "linear_top1": linear["mean"],
             "knn_top1": knn["mean"],
@@ -186,6 +196,8 @@ def report(epochs: int = CONFIG_EPOCHS) -> None:
             "epochs": _epochs(run) if name not in ("random_init", "supervised") else 0,
             "samples_per_s": _throughput(run) if name not in ("random_init", "supervised") else None,
         }
+        if name == "random_init":
+            entry["measured_in"] = f"runs/{folder.parent.name}/{folder.name}"  # epoch-independent
         if name == "supervised":
             entry["finetune_top1"] = _metric(RUNS / name / "finetune.json")
         if name in METHODS:

@@ -85,3 +85,19 @@ def test_evaluate_probes_each_method_and_its_random_twin(ssl_cpu, monkeypatch: p
     assert ["--init" in call for call in calls] == [False] * 4 + [True] * 4
     assert [call[call.index("--seed") + 1] for call in calls] == ["0", "1"] * 4
     assert all(str(ssl_cpu.RUNS / "skeletonmae" / "encoder") in call for call in calls)
+
+
+def test_a_run_of_some_methods_borrows_the_shared_control_of_another_length(ssl_cpu, monkeypatch) -> None:
+    base = ssl_cpu.RUNS.parent
+    monkeypatch.setattr(ssl_cpu, "RUNS", base / "ssl_cpu_e200")
+    _write(base / "ssl_cpu_e100" / "random_init" / "linear.json", 54.0)
+    _write(ssl_cpu.RUNS / "macdiff" / "linear.json", 66.0)
+    _write(ssl_cpu.RUNS / "macdiff" / "random_linear.json", 54.0)
+
+    ssl_cpu.report()
+    methods = json.loads(ssl_cpu.RESULT.read_text())["methods"]
+
+    assert methods["random_init"]["linear_top1"] == 54.0
+    assert methods["random_init"]["measured_in"] == "runs/ssl_cpu_e100/random_init"
+    assert methods["macdiff"]["linear_margin"] == {"own_encoder": 12.0, "random_init": 12.0}
+    assert methods["macdiff"]["meets_target"] is True
