@@ -158,12 +158,12 @@ def _shared_control() -> Path:
     return others[0] if others else RUNS / "random_init"
 
 
-def _margins(method: str, linear: float | None) -> dict:
+def _margins(method: str, linear: float | None, shared: float | None) -> dict:
     """The method's random-init control of its own encoder config, and its linear-probe margins over both controls
-    (its own, and the shared transformer ``random_init``); the target is a margin of ``TARGET_MARGIN`` or more."""
+    (its own, and the shared transformer ``random_init``, whose linear top-1 is ``shared``); the target is a margin
+    of ``TARGET_MARGIN`` or more."""
     own = {key: _over_seeds(RUNS / method, f"{OWN_CONTROL_PREFIX}{key}") for key in ("linear", "knn")}
-    shared = _over_seeds(_shared_control(), "linear")
-    controls = {"own_encoder": own["linear"]["mean"], "random_init": shared["mean"]}
+    controls = {"own_encoder": own["linear"]["mean"], "random_init": shared}
     margin = {
         key: None if linear is None or control is None else round(linear - control, 2)
         for key, control in controls.items()
@@ -182,9 +182,11 @@ def _margins(method: str, linear: float | None) -> dict:
 
 def report(epochs: int = CONFIG_EPOCHS) -> None:
     entries = {}
+    shared = _shared_control()
+    shared_linear = _over_seeds(shared, "linear")["mean"]
     for name in (*METHODS, "random_init", "supervised"):
         run = RUNS / (CONTROL_ARCH if name in ("random_init", "supervised") else name)
-        folder = _shared_control() if name == "random_init" else RUNS / name
+        folder = shared if name == "random_init" else RUNS / name
         linear, knn = _over_seeds(folder, "linear"), _over_seeds(folder, "knn")
         entry = {
             "linear_top1": linear["mean"],
@@ -201,7 +203,7 @@ def report(epochs: int = CONFIG_EPOCHS) -> None:
         if name == "supervised":
             entry["finetune_top1"] = _metric(RUNS / name / "finetune.json")
         if name in METHODS:
-            entry.update(_margins(name, entry["linear_top1"]))
+            entry.update(_margins(name, entry["linear_top1"], shared_linear))
         wall = run / "wall_seconds.txt"
         if name in METHODS and wall.exists():
             entry["pretrain_wall_seconds"] = float(wall.read_text())
