@@ -6,11 +6,13 @@ supervised-from-scratch controls run through the same code.
     python benchmarks/ssl_cpu.py pretrain mamp ...    # runs/ssl_cpu/<method>; resumable (re-run the same command)
     python benchmarks/ssl_cpu.py evaluate mamp ...    # linear + kNN of each method, and the controls
     python benchmarks/ssl_cpu.py report               # benchmarks/results/ssl_cpu.json + a Markdown table
-    python benchmarks/ssl_cpu.py all                  # everything, in order (about an hour on 2 CPU cores)
-    python benchmarks/ssl_cpu.py all --epochs 100     # longer pretraining: runs/ssl_cpu_e100, ssl_cpu_e100.json
+    python benchmarks/ssl_cpu.py all                  # everything, in order (about 90 minutes on 2 CPU cores)
+    python benchmarks/ssl_cpu.py all --epochs 100     # every method 100 epochs: runs/ssl_cpu_e100, ssl_cpu_e100.json
 
-``--epochs N`` (default: the configs' 40) pretrains N epochs and scales the step-counted schedules with it (HaLP's
-``halp_start_step``, Skeleton2vec's ``ema_anneal_steps``, the warm-up), so a longer run is the same recipe stretched.
+Each method pretrains for its ``cpu_small.yaml``'s own length (MAMP and SkeletonMAE 40 epochs, Skeleton2vec and HaLP
+100, MacDiff 200: the lengths at which each learns most on this data, see the configs). ``--epochs N`` pretrains
+every method N epochs instead and scales the step-counted schedules with it (HaLP's ``halp_start_step``,
+Skeleton2vec's ``ema_anneal_steps``, the warm-up), so a longer or shorter run is the same recipe stretched.
 
 Pretraining data (all converted to the Kinect v1 20-joint layout, one person): NW-UCLA cross-subject training
 part, UTD-MHAD, MSR Action3D, PKU-MMD clips, the NTU-60 samples, MSRC-12 and MSR DailyActivity3D recordings
@@ -47,33 +49,33 @@ OWN_CONTROL_PREFIX = "random_"  # <run>/<method>/random_linear.json: the method'
 EVAL_SEEDS = (0, 1, 2)  # probes repeated with these seeds (random-init weights, data order); means are reported
 TARGET_MARGIN = 10.0  # linear-probe points over the random-init controls (issues #3, #4)
 EVAL_DATA, EVAL_PROTOCOL = "caches/nw_ucla", "xsub"
-CONFIG_EPOCHS = 40  # the cpu_small configs' length
-STEP_SCHEDULES = {  # step-counted options of the cpu_small configs, and their values there
-    "halp": {"method.kwargs.halp_start_step": 1400},
-    "skeleton2vec": {"method.kwargs.ema_anneal_steps": 2800},
+STEP_SCHEDULES = {  # step-counted method options of the cpu_small configs, stretched with the epochs
+    "halp": ("halp_start_step",),
+    "skeleton2vec": ("ema_anneal_steps",),
 }
 RUNS = ROOT / "runs" / "ssl_cpu"
 RESULT = ROOT / "benchmarks" / "results" / "ssl_cpu.json"
 
 
-def use_epochs(epochs: int) -> None:
-    """Point the run folder and the result file at an ``epochs``-long variant of the benchmark."""
+def use_epochs(epochs: int | None) -> None:
+    """Point the run folder and the result file at the variant of the benchmark where every method pretrains
+    ``epochs`` epochs (``None``: each its config's own length, ``runs/ssl_cpu`` and ``ssl_cpu.json``)."""
     global RUNS, RESULT
-    if epochs != CONFIG_EPOCHS:
+    if epochs is not None:
         RUNS = ROOT / "runs" / f"ssl_cpu_e{epochs}"
         RESULT = ROOT / "benchmarks" / "results" / f"ssl_cpu_e{epochs}.json"
 
 
-def epoch_overrides(method: str, epochs: int) -> list[str]:
-    """Config overrides that stretch ``method``'s cpu_small schedule to ``epochs``."""
-    if epochs == CONFIG_EPOCHS:
+def epoch_overrides(method: str, epochs: int | None) -> list[str]:
+    """Config overrides that stretch (or shrink) ``method``'s cpu_small schedule from its own length to ``epochs``."""
+    if epochs is None:
         return []
     from skelrec.config import load_config
 
-    scale = epochs / CONFIG_EPOCHS
-    warmup = load_config(ROOT / "pretrain" / "configs" / method / "cpu_small.yaml").optim.warmup_epochs
-    out = [f"optim.epochs={epochs}", f"optim.warmup_epochs={warmup * scale:g}"]
-    out += [f"{key}={round(value * scale)}" for key, value in STEP_SCHEDULES.get(method, {}).items()]
+    cfg = load_config(ROOT / "pretrain" / "configs" / method / "cpu_small.yaml")
+    scale = epochs / cfg.optim.epochs
+    out = [f"optim.epochs={epochs}", f"optim.warmup_epochs={cfg.optim.warmup_epochs * scale:g}"]
+    out += [f"method.kwargs.{key}={round(cfg.method.kwargs[key] * scale)}" for key in STEP_SCHEDULES.get(method, ())]
     return out
 
 
@@ -88,7 +90,7 @@ def prepare() -> None:
         print(f"{name}: {path}")
 
 
-def pretrain(method: str, epochs: int = CONFIG_EPOCHS) -> None:
+def pretrain(method: str, epochs: int | None = None) -> None:
     out = RUNS / method
     start = time.time()
     skelrec(
@@ -180,7 +182,7 @@ def _margins(method: str, linear: float | None, shared: float | None) -> dict:
     }
 
 
-def report(epochs: int = CONFIG_EPOCHS) -> None:
+def report(epochs: int | None = None) -> None:
     entries = {}
     shared = _shared_control()
     shared_linear = _over_seeds(shared, "linear")["mean"]
@@ -210,7 +212,7 @@ def report(epochs: int = CONFIG_EPOCHS) -> None:
         entries[name] = entry
     result = {
         "benchmark": "ssl_cpu",
-        "command": "python benchmarks/ssl_cpu.py all" + (f" --epochs {epochs}" if epochs != CONFIG_EPOCHS else ""),
+        "command": "python benchmarks/ssl_cpu.py all" + (f" --epochs {epochs}" if epochs is not None else ""),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": {
             "cpu": _cpu_model(),
@@ -256,7 +258,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("stage", choices=["prepare", "pretrain", "evaluate", "report", "all"])
     parser.add_argument("names", nargs="*", help="methods (default: all), or random_init / supervised for evaluate")
-    parser.add_argument("--epochs", type=int, default=CONFIG_EPOCHS, help="pretraining epochs (default: 40)")
+    parser.add_argument("--epochs", type=int, help="pretraining epochs of every method (default: each config's own)")
     args = parser.parse_args()
     use_epochs(args.epochs)
     names = args.names or list(METHODS)

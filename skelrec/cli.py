@@ -245,7 +245,13 @@ EvalProtocol = Annotated[
 EvalInit = Annotated[
     str, typer.Option(help="pretrained: the checkpoint's weights; random: a random encoder of its config (control).")
 ]
-EvalPooling = Annotated[str, typer.Option(help="Feature pooling: mean (MAMP) or joints (MacDiff: the V x D tokens).")]
+EvalPooling = Annotated[
+    str,
+    typer.Option(
+        help="Feature pooling: mean (MAMP), joints (MacDiff: the V x D tokens) or segments (4 temporal segments, "
+        "in order: for SkeletonMAE's per-frame GIN)."
+    ),
+]
 EvalSeed = Annotated[int, typer.Option(help="Seed of initialisation, data order and augmentations.")]
 EvalDevice = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
 EvalWorkers = Annotated[int, typer.Option("--workers", help="DataLoader worker processes.")]

@@ -139,6 +139,22 @@ def test_joints_pooling_keeps_every_joint_token(caches, checkpoint):
     torch.testing.assert_close(mean, feats.reshape(24, 20, 16).mean(dim=1), atol=1e-5, rtol=1e-5)  # one person
 
 
+def test_segments_pooling_averages_the_valid_steps_of_each_quarter_in_order():
+    from skelrec.evaluate.features import SEGMENTS, pool_segments
+
+    n, t, v, d = 2, 12, 3, 5
+    feats = torch.randn(n, 2, t, v, d)
+    mask = torch.ones(n, 2, t, dtype=torch.bool)
+    mask[1, :, 8:] = False  # clip 1: 8 valid steps -> quarters of 2 steps
+    mask[0, 1] = False  # clip 0: the second person is padding
+    pooled = pool_segments(None, feats, mask).reshape(n, SEGMENTS, d)
+    assert SEGMENTS == 4
+    for k in range(4):
+        torch.testing.assert_close(pooled[0, k], feats[0, 0, 3 * k : 3 * k + 3].mean(dim=(0, 1)))
+        torch.testing.assert_close(pooled[1, k], feats[1, :, 2 * k : 2 * k + 2].mean(dim=(0, 1, 2)))
+    assert not torch.allclose(pooled[0, 0], pooled[0, 3])  # the order of the movement is kept
+
+
 # ------------------------------------------------------------------------------------------------------------------
 # Metrics, linear probe, kNN.
 # ------------------------------------------------------------------------------------------------------------------

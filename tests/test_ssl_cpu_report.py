@@ -101,3 +101,27 @@ def test_a_run_of_some_methods_borrows_the_shared_control_of_another_length(ssl_
     assert methods["random_init"]["measured_in"] == "runs/ssl_cpu_e100/random_init"
     assert methods["macdiff"]["linear_margin"] == {"own_encoder": 12.0, "random_init": 12.0}
     assert methods["macdiff"]["meets_target"] is True
+
+
+def test_epochs_flag_stretches_each_config_from_its_own_length(ssl_cpu) -> None:
+    from skelrec.config import load_config
+
+    configs = ROOT / "pretrain" / "configs"
+    for method in ssl_cpu.METHODS:
+        assert ssl_cpu.epoch_overrides(method, None) == []  # default: every config's own length
+    halp = load_config(configs / "halp" / "cpu_small.yaml")
+    steps_per_epoch = halp.method.kwargs["halp_start_step"] / (halp.optim.epochs / 2)  # MoCo for the first half
+    assert ssl_cpu.epoch_overrides("halp", 40) == [
+        "optim.epochs=40",
+        "optim.warmup_epochs=0",
+        f"method.kwargs.halp_start_step={round(20 * steps_per_epoch)}",
+    ]
+    s2v = load_config(configs / "skeleton2vec" / "cpu_small.yaml")
+    assert s2v.method.kwargs["ema_anneal_steps"] == s2v.optim.epochs * 70  # the teacher anneals over the whole run
+    assert "method.kwargs.ema_anneal_steps=14000" in ssl_cpu.epoch_overrides("skeleton2vec", 2 * s2v.optim.epochs)
+    macdiff = load_config(configs / "macdiff" / "cpu_small.yaml")
+    scaled = ssl_cpu.epoch_overrides("macdiff", macdiff.optim.epochs // 2)
+    assert scaled == [
+        f"optim.epochs={macdiff.optim.epochs // 2}",
+        f"optim.warmup_epochs={macdiff.optim.warmup_epochs / 2:g}",
+    ]
