@@ -65,6 +65,7 @@ sys.path.insert(0, str(ROOT))
 
 from skelrec.datasets.cache import PreparedDataset  # noqa: E402
 from skelrec.errors import SkelrecError  # noqa: E402
+from skelrec.evaluate import POOLINGS  # noqa: E402
 from skelrec.hub.checkpoint import build_model  # noqa: E402
 from skelrec.hub.loading import LoadedModel  # noqa: E402
 from skelrec.paths import prepare_shared_caches  # noqa: E402
@@ -351,8 +352,8 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=["prototype", "knn"], choices=["prototype", "knn", "linear"])
     parser.add_argument("--ways", type=int, default=5)
     parser.add_argument("--shots", type=int, nargs="+", default=[1, 3, 5])
-    parser.add_argument("--pooling", default="mean", choices=["mean", "joints"],
-                        help="encoder feature: mean (what taught heads read) or joints (MacDiff tokens)")  # fmt: skip
+    parser.add_argument("--pooling", default="mean", choices=list(POOLINGS),
+                        help="encoder feature: mean (what taught heads read), joints, segments")  # fmt: skip
     parser.add_argument("--queries", type=int, default=5)
     parser.add_argument("--episodes", type=int, default=600)
     parser.add_argument("--seed", type=int, default=0)
