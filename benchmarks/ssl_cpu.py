@@ -6,13 +6,14 @@ supervised-from-scratch controls run through the same code.
     python benchmarks/ssl_cpu.py pretrain mamp ...    # runs/ssl_cpu/<method>; resumable (re-run the same command)
     python benchmarks/ssl_cpu.py evaluate mamp ...    # linear + kNN of each method, and the controls
     python benchmarks/ssl_cpu.py report               # benchmarks/results/ssl_cpu.json + a Markdown table
-    python benchmarks/ssl_cpu.py all                  # everything, in order (about 90 minutes on 2 CPU cores)
+    python benchmarks/ssl_cpu.py all                  # everything, in order (about 75 minutes on 2 CPU cores)
     python benchmarks/ssl_cpu.py all --epochs 100     # every method 100 epochs: runs/ssl_cpu_e100, ssl_cpu_e100.json
 
 Each method pretrains for its ``cpu_small.yaml``'s own length (MAMP and SkeletonMAE 40 epochs, Skeleton2vec and HaLP
-100, MacDiff 200: the lengths at which each learns most on this data, see the configs). ``--epochs N`` pretrains
-every method N epochs instead and scales the step-counted schedules with it (HaLP's ``halp_start_step``,
-Skeleton2vec's ``ema_anneal_steps``, the warm-up), so a longer or shorter run is the same recipe stretched.
+100, MacDiff 200: the lengths at which each did best on this data, see the configs; no length helped SkeletonMAE).
+``--epochs N`` pretrains every method N epochs instead and scales the step-counted schedules with it (HaLP's
+``halp_start_step``, Skeleton2vec's ``ema_anneal_steps``, the warm-up), so a longer or shorter run is the same recipe
+stretched.
 
 Pretraining data (all converted to the Kinect v1 20-joint layout, one person): NW-UCLA cross-subject training
 part, UTD-MHAD, MSR Action3D, PKU-MMD clips, the NTU-60 samples, MSRC-12 and MSR DailyActivity3D recordings
