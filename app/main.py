@@ -36,7 +36,8 @@ from skelrec.app_support import (
 )
 from skelrec.errors import SkelrecError
 from skelrec.labeling import DEFAULT_STRIDE
-from skelrec.teach import TEACH_METHODS, TeachSettings
+from skelrec.models.pooling import POOLINGS
+from skelrec.teach import DEFAULT_POOLING, TEACH_METHODS, TeachSettings
 from skelrec.teach.app_session import ACTION_COLUMNS, APP_METHODS, RESULT_COLUMNS, TeachSession
 from skelrec.teach.progress import STAGES as TEACH_STAGES
 
@@ -146,6 +147,7 @@ def build_app(
         method: str,
         open_set: bool,
         augment: bool,
+        pooling: str,
         mirrored: bool,
         device: str,
         progress: gr.Progress = gr.Progress(),
@@ -156,7 +158,7 @@ def build_app(
             progress((done, max(total, done, 1)), desc=TEACH_STAGES.get(stage, stage).capitalize())
 
         try:
-            settings = TeachSettings(method=method, open_set=open_set, augment=augment)
+            settings = TeachSettings(method=method, open_set=open_set, augment=augment, pooling=pooling)
             taught = session.build(base=model_name(base), settings=settings, mirrored=mirrored, device=device,
                                    pose_cache=service.poses, progress=report)  # fmt: skip
         except SkelrecError as err:
@@ -265,6 +267,11 @@ def build_app(
                     augment = gr.Checkbox(
                         False, label="Augment", info="Add generated variations of every clip (slower)"
                     )
+                    pooling = gr.Dropdown(
+                        list(POOLINGS), value=DEFAULT_POOLING, label="Feature", elem_id="teach-pooling",
+                        info="What the head compares: joints (each joint over the clip), segment_joints (each joint "
+                        "in four ordered parts: for actions that differ only in direction or order), mean, segments",
+                    )  # fmt: skip
                     teach_mirrored = gr.Checkbox(
                         False, label="Mirrored clips", info="Uploaded selfie-mode videos (left and right swapped)"
                     )
@@ -309,7 +316,7 @@ def build_app(
         method.change(lambda name: TEACH_METHODS[name].similarity, method, open_set, api_visibility="private")
         build.click(
             build_model,
-            [teach_session, base_box, method, open_set, augment, teach_mirrored, device],
+            [teach_session, base_box, method, open_set, augment, pooling, teach_mirrored, device],
             [accuracy, teach_status, taught_zip, model_box],
             api_name="teach_build",
             concurrency_id="teach",

@@ -9,6 +9,9 @@ Episodes (``--episodes`` per dataset and shot count, seeded): ``--ways`` classes
 support clips are embedded and a head is fitted with the teach method's own code (``fit_head`` of
 :mod:`skelrec.teach.methods`; ``prototype`` by default, ``--methods`` adds ``knn`` and ``linear``); the queries are
 classified; accuracy is averaged over the episodes (mean ± std, and the 95 % half-width 1.96 std / sqrt(episodes)).
+With ``--query-window SHORTEST`` the queries are random windows of their clips (a uniform SHORTEST..100 % of the
+frames at a uniform offset, the same windows for every embedding), as a labeling window sliding over a longer
+recording sees an action; the support clips stay whole, as taught examples are.
 Every clip goes through the input pipeline a taught model applies (:class:`skelrec.teach.TeachBase`: the
 checkpoint's normalization, the whole clip resampled to its clip length).
 
@@ -18,9 +21,9 @@ Embeddings compared through the same episodes and heads:
 * ``random_init``: an encoder of the first encoder's config with random weights (seed 0);
 * ``raw_joints``: no encoder: the flattened model input (the normalized, resampled joint coordinates).
 
-The encoder feature is the pooled one a taught model's head reads (``--pooling mean``); ``--pooling joints``
-(MacDiff's per-joint tokens, :data:`skelrec.evaluate.POOLINGS`) is there to measure what a token-level head could
-gain.
+The encoder feature is the pooling ``--pooling`` names (:mod:`skelrec.models.pooling`: ``mean``, MacDiff's per-joint
+``joints``, ordered ``segments``, ``segment_joints``; default: ``skelrec teach``'s): the feature a model taught with
+``skelrec teach --pooling`` reads. Raw joints are the same under every pooling.
 
 Held-out data:
 
@@ -70,9 +73,11 @@ from skelrec.hub.checkpoint import build_model  # noqa: E402
 from skelrec.hub.loading import LoadedModel  # noqa: E402
 from skelrec.paths import prepare_shared_caches  # noqa: E402
 from skelrec.teach import (  # noqa: E402
+    DEFAULT_POOLING,
     UNKNOWN_LABEL,
     ClipSet,
     FitContext,
+    HeadSpec,
     TeachBase,
     TeachSettings,
     build_teach_method,
@@ -101,6 +106,12 @@ class Features:
     embeddings: torch.Tensor
     labels: np.ndarray
     classes: list[str]
+    query_embeddings: torch.Tensor | None = None
+    """Embeddings the queries are classified by (``--query-window``: of random windows); ``None``: ``embeddings``."""
+
+    @property
+    def queries(self) -> torch.Tensor:
+        return self.embeddings if self.query_embeddings is None else self.query_embeddings
 
 
 def held_out_clips(name: str) -> tuple[PreparedDataset, list[int]]:
@@ -119,20 +130,33 @@ def excluded_classes(base: TeachBase, data: PreparedDataset) -> set[int]:
     return {i for i, c in enumerate(data.classes) if c.casefold() in labels}
 
 
-def model_inputs(base: TeachBase, data: PreparedDataset, batch: int = 256) -> Iterator[tuple[torch.Tensor, ...]]:
-    """``(x, mask)`` batches of every clip of ``data`` through the base model's input pipeline."""
+def random_window(clip: np.ndarray, shortest: float, rng: np.random.Generator) -> np.ndarray:
+    """A window of ``clip`` ``(M, T, V, C)``: a uniform fraction in ``[shortest, 1]`` of its frames, at a uniform
+    offset (what a labeling window sliding over a longer recording sees of an action)."""
+    frames = clip.shape[1]
+    length = max(2, round(frames * rng.uniform(shortest, 1.0)))
+    start = int(rng.integers(0, frames - length + 1)) if length < frames else 0
+    return clip[:, start : start + length]
+
+
+def model_inputs(
+    base: TeachBase, data: PreparedDataset, window: float | None = None, batch: int = 256
+) -> Iterator[tuple[torch.Tensor, ...]]:
+    """``(x, mask)`` batches of every clip of ``data`` through the base model's input pipeline; with ``window``, of a
+    :func:`random_window` of each clip (the same windows for every encoder: seeded)."""
+    rng = np.random.default_rng(0)
     for start in range(0, len(data), batch):
         clips = [base.convert(data[i].data, data.layout) for i in range(start, min(start + batch, len(data)))]
-        yield base.model_inputs(clips)
+        yield base.model_inputs([c if window is None else random_window(c, window, rng) for c in clips])
 
 
-def encoder_features(base: TeachBase, data: PreparedDataset, pooling: str = "mean") -> torch.Tensor:
-    return torch.cat([base.embed(x, mask, pooling=pooling) for x, mask in model_inputs(base, data)])
+def encoder_features(base: TeachBase, data: PreparedDataset, pooling: str, window: float | None) -> torch.Tensor:
+    return torch.cat([base.embed(x, mask, pooling=pooling) for x, mask in model_inputs(base, data, window)])
 
 
-def raw_joint_features(base: TeachBase, data: PreparedDataset, pooling: str = "mean") -> torch.Tensor:
+def raw_joint_features(base: TeachBase, data: PreparedDataset, pooling: str, window: float | None) -> torch.Tensor:
     """The control without an encoder: each clip's model input, flattened ``(N, M * T * V * C)``."""
-    return torch.cat([x.flatten(1) for x, _ in model_inputs(base, data)])
+    return torch.cat([x.flatten(1) for x, _ in model_inputs(base, data, window)])
 
 
 def random_init(base: TeachBase, seed: int = 0) -> TeachBase:
@@ -172,10 +196,9 @@ def closed_set_accuracy(
     out = []
     for episode in range(episodes):
         s, sy, q, qy = sample_episode(feats.labels, classes, ways, shots, queries, rng)
-        head = teach_method.fit_head(feats.embeddings[s], torch.from_numpy(sy), ways, seed=episode,
-                                     unknown_threshold=None)  # fmt: skip
+        head = teach_method.fit_head(feats.embeddings[s], torch.from_numpy(sy), HeadSpec(ways, seed=episode))
         with torch.no_grad():
-            pred = head(feats.embeddings[q])[:, :ways].argmax(1).numpy()
+            pred = head(feats.queries[q])[:, :ways].argmax(1).numpy()
         out.append(float((pred == qy).mean()))
     return out
 
@@ -214,13 +237,13 @@ def open_set_rates(
         held_out = cross_validate(method, support, ctx)
         head = method.fit(support, ctx)
         with torch.no_grad():
-            areas.append(auroc(head.similarities(feats.embeddings[q]).max(1).values.numpy(),
-                               head.similarities(feats.embeddings[unknown]).max(1).values.numpy()))  # fmt: skip
+            areas.append(auroc(head.similarities(feats.queries[q]).max(1).values.numpy(),
+                               head.similarities(feats.queries[unknown]).max(1).values.numpy()))  # fmt: skip
         for sig, acc in rates.items():
             head = method.fit(support, ctx, unknown_threshold=calibrate_threshold(held_out, sigmas=sig).threshold)
             with torch.no_grad():
-                known_pred = head(feats.embeddings[q]).argmax(1).numpy()
-                unknown_pred = head(feats.embeddings[unknown]).argmax(1).numpy()
+                known_pred = head(feats.queries[q]).argmax(1).numpy()
+                unknown_pred = head(feats.queries[unknown]).argmax(1).numpy()
             acc["known_accepted"].append(float((known_pred != ways).mean()))
             acc["known_correct"].append(float((known_pred == qy).mean()))
             acc["unknown_rejected"].append(float((unknown_pred == ways).mean()))
@@ -325,7 +348,8 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[st
             started = time.perf_counter()
             embed = raw_joint_features if name == "raw_joints" else encoder_features
             allowed = [c for c in classes if c not in excluded_classes(base, data)]
-            feats = Features(embed(base, data, args.pooling), data.labels, data.classes)
+            queries = None if args.query_window is None else embed(base, data, args.pooling, args.query_window)
+            feats = Features(embed(base, data, args.pooling, None), data.labels, data.classes, queries)
             row: dict[str, object] = {"feature_dim": int(feats.embeddings.shape[1]), "classes": len(allowed)}
             if len(allowed) < args.ways:
                 rows[name] = {**row, "skipped": f"only {len(allowed)} held-out classes"}
@@ -352,9 +376,12 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=["prototype", "knn"], choices=["prototype", "knn", "linear"])
     parser.add_argument("--ways", type=int, default=5)
     parser.add_argument("--shots", type=int, nargs="+", default=[1, 3, 5])
-    parser.add_argument("--pooling", default="mean", choices=list(POOLINGS),
-                        help="encoder feature: mean (what taught heads read), joints, segments")  # fmt: skip
+    parser.add_argument("--pooling", default=DEFAULT_POOLING, choices=list(POOLINGS),
+                        help="encoder feature a taught head reads (skelrec teach --pooling)")  # fmt: skip
     parser.add_argument("--queries", type=int, default=5)
+    parser.add_argument("--query-window", type=float, default=None, metavar="SHORTEST",
+                        help="classify random windows of the query clips (SHORTEST..100%% of their frames, random "
+                        "offset) instead of the whole clips, as a sliding labeling window sees them")  # fmt: skip
     parser.add_argument("--episodes", type=int, default=600)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sigmas", type=float, nargs="+", default=[0.0, 0.5, 1.0, 1.5, 2.0],
@@ -371,7 +398,7 @@ def main() -> None:
         "machine": machine(),
         "settings": {k: v for k, v in vars(args).items() if k not in ("out", "encoder")},
         "unknown_label": UNKNOWN_LABEL,
-        "teach_defaults": {"method": TeachSettings().method, "sigmas": TeachSettings().sigmas},
+        "teach_defaults": {k: getattr(TeachSettings(), k) for k in ("method", "sigmas", "feature")},
     }
     report |= run(args)
     if args.timing:

@@ -184,6 +184,13 @@ def teach(
         bool | None,
         typer.Option("--open-set/--closed-set", help="Far from every action = 'unknown' (default: prototype, knn)."),
     ] = None,
+    pooling: Annotated[
+        str | None,
+        typer.Option(
+            help="Encoder feature the head reads (prototype, knn, linear): joints (default), segment_joints (for "
+            "actions that differ only in direction or order), mean or segments; README 'Teach your own actions'."
+        ),
+    ] = None,
     stride: Annotated[int, typer.Option(help="Run the pose estimator on every N-th frame.")] = 1,
     max_side: Annotated[int | None, typer.Option(help="Downscale frames to this many pixels for poses.")] = None,
     mirrored: Annotated[bool, typer.Option("--mirrored", help="Videos are mirrored (webcam/selfie).")] = False,
@@ -194,7 +201,7 @@ def teach(
     from skelrec.teach import RichTeachProgress, TeachSettings
     from skelrec.teach import teach as teach_actions
 
-    settings = TeachSettings(method=method, open_set=open_set, augment=augment)
+    settings = TeachSettings(method=method, open_set=open_set, augment=augment, **_given(pooling=pooling))
     pose = PoseOptions(frame_stride=stride, max_side=max_side)
     command = shlex.join(["skelrec", *sys.argv[1:]])
     with RichTeachProgress() as progress:
@@ -248,8 +255,8 @@ EvalInit = Annotated[
 EvalPooling = Annotated[
     str,
     typer.Option(
-        help="Feature pooling: mean (MAMP), joints (MacDiff: the V x D tokens) or segments (4 temporal segments, "
-        "in order: for SkeletonMAE's per-frame GIN)."
+        help="Feature pooling: mean (MAMP), joints (MacDiff: the V x D tokens), segments (4 temporal segments, "
+        "in order: for SkeletonMAE's per-frame GIN) or segment_joints (both)."
     ),
 ]
 EvalSeed = Annotated[int, typer.Option(help="Seed of initialisation, data order and augmentations.")]

@@ -287,10 +287,11 @@ def test_teach_round_trip(url: str, model: Path, teach_clips: dict[str, list[Pat
     table, choice = client.predict("jumping jack", api_name="/teach_remove")
     assert table["data"] == [["bow", 2], ["wave", 2]] and [c[0] for c in choice["choices"]] == ["bow", "wave"]
 
-    accuracy, summary, zipped, folder = build(client, model)
+    accuracy, summary, zipped, folder = build(client, model, pooling="mean")  # the Feature choice (default: joints)
     assert accuracy["headers"] == RESULT_COLUMNS and accuracy["data"] == [["bow", 2, 2, 100.0], ["wave", 2, 2, 100.0]]
     assert "**Taught 2 actions** from 4 clips with `prototype`" in summary and "accuracy: **100.0 %**" in summary
     config = json.loads((Path(folder) / "config.json").read_text())
+    assert config["head"]["config"]["pooling"] == config["teach"]["pooling"] == "mean"
     threshold = float(re.search(r"below \*\*([\d.]+)\*\* is labelled `unknown`", summary).group(1))
     assert threshold == pytest.approx(config["teach"]["open_set"]["threshold"], abs=5e-4)
     session = Path(folder).parent.name  # <workdir>/taught/<session>/taught-1; the clips in <workdir>/teach/<session>

@@ -140,7 +140,7 @@ def test_joints_pooling_keeps_every_joint_token(caches, checkpoint):
 
 
 def test_segments_pooling_averages_the_valid_steps_of_each_quarter_in_order():
-    from skelrec.evaluate.features import SEGMENTS, pool_segments
+    from skelrec.models.pooling import SEGMENTS, pool_segments
 
     n, t, v, d = 2, 12, 3, 5
     feats = torch.randn(n, 2, t, v, d)
@@ -153,6 +153,19 @@ def test_segments_pooling_averages_the_valid_steps_of_each_quarter_in_order():
         torch.testing.assert_close(pooled[0, k], feats[0, 0, 3 * k : 3 * k + 3].mean(dim=(0, 1)))
         torch.testing.assert_close(pooled[1, k], feats[1, :, 2 * k : 2 * k + 2].mean(dim=(0, 1, 2)))
     assert not torch.allclose(pooled[0, 0], pooled[0, 3])  # the order of the movement is kept
+
+
+def test_segment_joints_pooling_keeps_the_joints_of_each_segment():
+    from skelrec.models.pooling import SEGMENTS, pool_segment_joints, pool_segments
+
+    n, t, v, d = 2, 12, 3, 5
+    feats = torch.randn(n, 2, t, v, d)
+    mask = torch.ones(n, 2, t, dtype=torch.bool)
+    mask[1, :, 6:] = False  # clip 1: 6 valid steps -> segments of 2, 1, 2, 1 steps
+    grid = pool_segment_joints(None, feats, mask).reshape(n, SEGMENTS, v, d)
+    torch.testing.assert_close(grid[0, 2], feats[0, :, 6:9].mean(dim=(0, 1)))  # (V, D): joints kept apart
+    torch.testing.assert_close(grid[1, 1], feats[1, :, 2].mean(dim=0))  # the second segment: step 2 alone
+    torch.testing.assert_close(grid.mean(dim=2).reshape(n, -1), pool_segments(None, feats, mask))
 
 
 # ------------------------------------------------------------------------------------------------------------------

@@ -344,6 +344,44 @@ def test_classifier_logits(name, head_name):
     assert model.features(x, mask).shape == (2, enc.embed_dim)
 
 
+@pytest.mark.parametrize("pooling", ["joints", "segments", "segment_joints"])
+@pytest.mark.parametrize("head_name", ["linear", "prototype", "knn"])
+def test_classifier_feeds_a_head_the_pooling_its_config_names(pooling, head_name, tmp_path):
+    from skelrec.hub import architecture, load_model, save_checkpoint
+    from skelrec.models.pooling import get_pooling
+
+    enc = small_encoder("transformer", "ntu25", 3).eval()
+    x, mask = batch(), torch.ones(2, 2, 16, dtype=torch.bool)
+    mask[1, 1] = False  # the second clip's second person is padding
+    with torch.no_grad():
+        pooled = get_pooling(pooling)(enc, enc.forward_features(x, mask), mask)
+    head = build_head(head_name, pooling=pooling, in_dim=pooled.shape[1], num_classes=3).eval()
+    for name, buffer in head.named_buffers():
+        if name in ("prototypes", "bank", "center"):  # the few-shot heads' stored features (zeros when built)
+            buffer.copy_(torch.randn_like(buffer))
+    model = Classifier(enc, head).eval()
+    assert head.pooling == pooling and pooled.shape[1] > enc.embed_dim
+    with torch.no_grad():
+        torch.testing.assert_close(model.features(x, mask), pooled)
+        torch.testing.assert_close(model(x, mask), head(pooled))
+        config = {**architecture(model), "layout": "ntu25", "normalization": {}, "clip_length": 16,
+                  "num_persons": 2, "labels": ["a", "b", "c"]}  # fmt: skip
+        loaded, saved = load_model(save_checkpoint(tmp_path / "model", model.state_dict(), config))
+        assert saved["head"]["config"]["pooling"] == pooling
+        torch.testing.assert_close(loaded(x, mask), model(x, mask))  # labeling applies the same pooling
+
+
+def test_head_pooling_defaults_to_the_encoder_mean_and_is_checked():
+    assert build_head("linear", in_dim=8, num_classes=2).pooling == "mean"  # configs saved before the field
+    gru = small_encoder("bigru", "ntu25", 3).eval()
+    model = Classifier(gru, build_head("knn", in_dim=32, num_classes=2))
+    x, mask = batch(), torch.ones(2, 2, 16, dtype=torch.bool)
+    with torch.no_grad():
+        torch.testing.assert_close(model.features(x, mask), gru(x, mask))  # the GRU's readout, 2 x 16 wide
+    with pytest.raises(SkelrecError, match="unknown pooling 'max'; choose one of: mean, joints, segments"):
+        build_head("prototype", pooling="max", in_dim=8)
+
+
 def test_classifier_ignores_invalid_persons_with_token_head():
     enc = small_encoder("transformer", "ntu25", 3)
     model = Classifier(enc, build_head("mamp_finetune", in_dim=32, num_joints=25, num_classes=4, hidden_dim=8)).eval()

@@ -261,6 +261,8 @@ def test_taught_folder_is_an_ordinary_checkpoint(taught, base: Path):
     assert isinstance(model, Classifier) and isinstance(model.head, PrototypeHead)
     assert config["labels"] == ["both up", "raise left", "raise right", UNKNOWN_LABEL]
     assert config["head"]["config"]["unknown_threshold"] == pytest.approx(result.open_set.threshold)
+    assert config["head"]["config"]["pooling"] == config["teach"]["pooling"] == "joints"  # the default feature
+    assert config["head"]["config"]["in_dim"] == 20 * 16  # 20 joint tokens x 16
     assert config["clip_seconds"] == pytest.approx(2.0)
     encoder, _ = load_model(base)
     for key, value in encoder.state_dict().items():  # the base encoder, untouched
@@ -306,6 +308,27 @@ def test_other_frozen_encoder_methods(base: Path, examples: Path, tmp_path: Path
     model = Classifier(taught.encoder, taught.loaded.model.head)
     with torch.no_grad():
         assert model(x, mask)[:, :3].argmax(1).tolist() == [0]  # "both up" among the three taught actions
+
+
+def test_a_pooled_feature_is_taught_recorded_and_applied_when_labelling(base: Path, examples: Path, tmp_path: Path):
+    from skelrec.models.pooling import SEGMENTS
+
+    result = teach(examples, tmp_path / "grid", base=base, settings=TeachSettings(pooling="segment_joints"),
+                   device="cpu")  # fmt: skip
+    assert result.accuracy == 1.0
+    _, config = load_model(tmp_path / "grid")
+    assert config["head"]["config"]["pooling"] == config["teach"]["pooling"] == "segment_joints"
+    assert config["head"]["config"]["in_dim"] == SEGMENTS * 20 * 16  # 4 ordered segments x 20 joint tokens x 16
+    assert "the `segment_joints` feature of the encoder" in (tmp_path / "grid" / "README.md").read_text()
+    labeler = Labeler.from_pretrained(tmp_path / "grid", device="cpu")
+    assert [d.label for d in labeler.label_poses(movement("raise_left", seed=98)).decisions] == ["raise left"]
+
+
+def test_pooling_is_checked_and_only_for_frozen_encoder_methods():
+    with pytest.raises(SkelrecError, match="unknown pooling 'max'"):
+        TeachSettings(pooling="max")
+    with pytest.raises(SkelrecError, match="--pooling is for the methods on frozen features: prototype, knn, linear"):
+        TeachSettings(method="finetune", pooling="joints")
 
 
 def test_finetune_trains_encoder_and_head(base: Path, tmp_path: Path):
@@ -399,11 +422,13 @@ def test_a_base_model_without_an_encoder_is_refused(examples: Path, tmp_path: Pa
 def test_cli_teach(base: Path, examples: Path, tmp_path: Path):
     out = tmp_path / "cli"
     result = CliRunner().invoke(app, ["teach", str(examples), "--out", str(out), "--base", str(base),
-                                      "--method", "knn", "--closed-set", "--device", "cpu"])  # fmt: skip
+                                      "--method", "knn", "--closed-set", "--pooling", "joints",
+                                      "--device", "cpu"])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "taught 3 action(s) from 9 clip(s) with knn (closed set)" in result.output
     assert "leave-one-out accuracy: 100.0 %" in result.output
-    assert load_model(out)[1]["labels"] == ["both up", "raise left", "raise right"]
+    config = load_model(out)[1]
+    assert config["labels"] == ["both up", "raise left", "raise right"] and config["teach"]["pooling"] == "joints"
 
 
 def astronaut_clip(path: Path, motion: str, seconds: float = 1.2, fps: float = 15, seed: int = 0) -> Path:

@@ -44,7 +44,7 @@ class LinearSettings:
     """Hyper-parameters of the linear probe (defaults: MAMP's recipe, see the module docstring).
 
     Attributes:
-        pooling: feature pooling (:data:`skelrec.evaluate.features.POOLINGS`: ``mean`` or MacDiff's ``joints``).
+        pooling: feature pooling (a :data:`skelrec.models.pooling.POOLINGS` name: ``mean``, MacDiff's ``joints`` ...).
         epochs, lr, momentum, weight_decay, batch_size: SGD on the probe, cosine schedule per step.
         augment: train on augmented clips (features re-extracted every epoch) instead of fixed features.
         seed: probe initialisation, batch order, augmentations (and the random encoder of ``init=random``).
@@ -84,7 +84,8 @@ class _EpochItems(Dataset):
 def fit_linear_probe(
     features: FeatureSource, num_classes: int, settings: LinearSettings, device: torch.device | str = "cpu"
 ) -> LinearHead:
-    """Train a :class:`LinearHead` on ``features(epoch)``; returns it in eval mode.
+    """Train a :class:`LinearHead` on ``features(epoch)`` (pooled with ``settings.pooling``, which its config
+    records); returns it in eval mode.
 
     Batches of ``settings.batch_size`` in a seeded random order per epoch; the last partial batch is dropped (as
     MAMP's loader does) unless the whole set is smaller than one batch, which is then a single batch.
@@ -94,7 +95,8 @@ def fit_linear_probe(
     if n < 2:
         raise SkelrecError(f"linear probe: {n} training sample(s); BatchNorm needs at least 2")
     torch.manual_seed(settings.seed)
-    head = LinearHead(LinearHeadConfig(in_dim=dim, num_classes=num_classes, batch_norm=True)).to(device)
+    cfg = LinearHeadConfig(pooling=settings.pooling, in_dim=dim, num_classes=num_classes, batch_norm=True)
+    head = LinearHead(cfg).to(device)
     nn.init.trunc_normal_(head.fc.weight, std=0.01)
     nn.init.zeros_(head.fc.bias)
     opt = torch.optim.SGD(

@@ -117,9 +117,15 @@ class Encoder(nn.Module, ABC):
 class Head(nn.Module):
     """A classification head.
 
-    ``takes_tokens = False``: ``forward(pooled (N, D)) -> logits`` on the encoder's :meth:`Encoder.pool` output.
+    ``takes_tokens = False``: ``forward(pooled (N, F)) -> logits`` on the pooled feature named by :attr:`pooling`
+    (:mod:`skelrec.models.pooling`; the encoder's :meth:`Encoder.pool` output by default).
     ``takes_tokens = True``: ``forward(feats (N, M', T', V', D), token_mask (N, M', T')) -> logits``.
     """
 
     takes_tokens: ClassVar[bool] = False
     config: ModelConfig
+
+    @property
+    def pooling(self) -> str:
+        """The pooling of the feature the head reads: its config's ``pooling`` field, else ``mean``."""
+        return str(getattr(self.config, "pooling", "mean"))

@@ -1,6 +1,7 @@
 """Few-shot heads whose weights are the taught examples: nearest prototype and k nearest neighbours.
 
-Both heads take the encoder's pooled feature ``(N, D)`` (:meth:`skelrec.models.Encoder.pool`), subtract a stored
+Both heads take a pooled encoder feature ``(N, D)`` (the ``pooling`` of their config, :mod:`skelrec.models.pooling`;
+the encoder's :meth:`~skelrec.models.Encoder.pool` by default), subtract a stored
 ``center`` (the mean of the class means of the examples; zeros when not used), L2-normalise it and compare it by
 cosine similarity with what they store:
 
@@ -27,7 +28,7 @@ from torch import Tensor
 
 from skelrec.errors import SkelrecError
 from skelrec.models.base import Head
-from skelrec.models.config import ModelConfig
+from skelrec.models.pooling import PooledHeadConfig
 from skelrec.models.registry import register_head
 
 __all__ = [
@@ -83,8 +84,8 @@ def _check_temperature(owner: str, temperature: float) -> None:
 
 
 @dataclass
-class PrototypeHeadConfig(ModelConfig):
-    """Config of :class:`PrototypeHead`.
+class PrototypeHeadConfig(PooledHeadConfig):
+    """Config of :class:`PrototypeHead` (and ``pooling``, the feature it reads: :class:`PooledHeadConfig`).
 
     Attributes:
         in_dim: width ``D`` of the pooled encoder feature.
@@ -131,8 +132,8 @@ class PrototypeHead(Head):
 
 
 @dataclass
-class KnnHeadConfig(ModelConfig):
-    """Config of :class:`KnnHead`.
+class KnnHeadConfig(PooledHeadConfig):
+    """Config of :class:`KnnHead` (and ``pooling``, the feature it reads: :class:`PooledHeadConfig`).
 
     Attributes:
         in_dim: width ``D`` of the pooled encoder feature.

@@ -9,17 +9,18 @@ from torch import Tensor, nn
 from skelrec.errors import SkelrecError
 from skelrec.models.base import Head, masked_mean
 from skelrec.models.config import ModelConfig
+from skelrec.models.pooling import PooledHeadConfig
 from skelrec.models.registry import register_head
 
 __all__ = ["LinearHead", "LinearHeadConfig", "MampFinetuneHead", "MampFinetuneHeadConfig", "linear", "mamp_finetune"]
 
 
 @dataclass
-class LinearHeadConfig(ModelConfig):
-    """Config of :class:`LinearHead`.
+class LinearHeadConfig(PooledHeadConfig):
+    """Config of :class:`LinearHead` (and ``pooling``, the feature it reads: :class:`PooledHeadConfig`).
 
     Attributes:
-        in_dim: width ``D`` of the pooled encoder feature.
+        in_dim: width of the pooled encoder feature.
         num_classes: number of classes.
         batch_norm: a ``BatchNorm1d(affine=False)`` before the linear layer (MAMP's linear probe).
     """

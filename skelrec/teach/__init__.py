@@ -8,13 +8,22 @@ from skelrec.teach.augment import SKELETON_AUGMENT, Augmenter, DiffusionAugmente
 from skelrec.teach.base import MAX_STRETCH, ClipTensors, TeachBase
 from skelrec.teach.clips import ClipSet
 from skelrec.teach.examples import UNKNOWN_LABEL, ActionFolder, ExampleClip, action_label, find_actions, label_key
-from skelrec.teach.methods import TEACH_METHODS, FitContext, TeachMethod, build_teach_method, register_teach_method
+from skelrec.teach.methods import (
+    DEFAULT_POOLING,
+    TEACH_METHODS,
+    FitContext,
+    HeadSpec,
+    TeachMethod,
+    build_teach_method,
+    register_teach_method,
+)
 from skelrec.teach.openset import OpenSetThreshold, calibrate_threshold
 from skelrec.teach.progress import RichTeachProgress
 from skelrec.teach.teach import SkippedClip, TeachProgress, TeachResult, TeachSettings, teach
 from skelrec.teach.validation import ActionScore, HeldOutScores, assign_folds, cross_validate
 
 __all__ = [
+    "DEFAULT_POOLING",
     "MAX_STRETCH",
     "SKELETON_AUGMENT",
     "TEACH_METHODS",
@@ -27,6 +36,7 @@ __all__ = [
     "DiffusionAugmenter",
     "ExampleClip",
     "FitContext",
+    "HeadSpec",
     "HeldOutScores",
     "OpenSetThreshold",
     "RichTeachProgress",

@@ -3,8 +3,9 @@
 An example clip becomes model input exactly as a labeling window does (:class:`skelrec.labeling.ModelInput`, the
 checkpoint's evaluation pipeline): poses -> the model's layout (:meth:`skelrec.pose.PoseSequence.to_skeleton`) ->
 the checkpoint's normalization -> centre crop -> linear resampling of the whole clip to the model's clip length ->
-persons padding. Its embedding is the encoder's pooled feature (:func:`skelrec.evaluate.extract_features` with the
-``mean`` pooling, the feature a :class:`~skelrec.models.Classifier` hands its head).
+persons padding. Its embedding is a pooled encoder feature (:func:`skelrec.evaluate.extract_features`; by default
+:data:`DEFAULT_POOLING`), which the taught head's config records, so a :class:`~skelrec.models.Classifier` hands the
+head the same feature when labelling.
 
 A clip is stretched at most :data:`MAX_STRETCH` times in time: one with fewer frames with a person than
 ``ceil(clip_length / MAX_STRETCH)`` (at least 2) is too short for the model (:attr:`TeachBase.min_frames`).
@@ -31,7 +32,14 @@ from skelrec.models import Classifier, Encoder
 from skelrec.pose import PoseSequence
 from skelrec.skeleton import convert, get_layout
 
-__all__ = ["MAX_STRETCH", "ClipTensors", "TeachBase"]
+__all__ = ["DEFAULT_POOLING", "MAX_STRETCH", "ClipTensors", "TeachBase"]
+
+DEFAULT_POOLING = "joints"
+"""The encoder feature a taught head reads unless told (:mod:`skelrec.models.pooling`): each joint token averaged
+over the clip. On NW-UCLA's unseen actions it is the best few-shot feature of the MacDiff encoder and the default
+model, for whole clips and for random windows of them (what a sliding labeling window sees); ``segment_joints``
+(the same in four ordered segments) is for actions told apart only by direction or order, e.g. swipe left / right
+(README "Teach your own actions", ``benchmarks/results/fewshot_pooling``)."""
 
 MAX_STRETCH = 4
 """A clip's frames with a person are stretched at most this many times to the model's clip length."""
@@ -121,12 +129,9 @@ class TeachBase:
         mask = torch.from_numpy(np.stack([p[1] for p in pairs]))
         return x, mask
 
-    def embed(self, x: Tensor, mask: Tensor, *, pooling: str = "mean", batch_size: int = 64) -> Tensor:
-        """Pooled encoder features ``(N, F)`` float32 of model inputs ``x`` ``(N, M, T, V, C)`` (on the CPU).
-
-        ``pooling`` is a :data:`skelrec.evaluate.POOLINGS` name; the taught heads read ``mean``, the feature a
-        :class:`~skelrec.models.Classifier` hands its head (others are for experiments, e.g. the benchmark).
-        """
+    def embed(self, x: Tensor, mask: Tensor, *, pooling: str = DEFAULT_POOLING, batch_size: int = 64) -> Tensor:
+        """Pooled encoder features ``(N, F)`` float32 of model inputs ``x`` ``(N, M, T, V, C)`` (on the CPU);
+        ``pooling`` is a :data:`skelrec.models.pooling.POOLINGS` name."""
         feats, _ = extract_features(
             self.encoder, ClipTensors(x, mask), pooling=pooling, batch_size=batch_size, device=self.device
         )

@@ -18,6 +18,7 @@ from skelrec.models import Classifier
 from skelrec.pose import PoseOptions
 from skelrec.teach.base import TeachBase
 from skelrec.teach.examples import UNKNOWN_LABEL
+from skelrec.teach.methods import TEACH_METHODS
 
 if TYPE_CHECKING:
     from skelrec.teach.teach import TeachResult, TeachSettings
@@ -57,6 +58,7 @@ def taught_config(
     teach = {
         "method": result.method,
         "method_options": dict(settings.method_options),
+        "pooling": settings.feature if TEACH_METHODS[result.method].needs_embeddings else None,
         "base": result.base,
         "base_commit": base.loaded.commit,
         "actions": [
@@ -109,11 +111,12 @@ def card_section(result: TeachResult, settings: TeachSettings) -> str:
             f"copies; actions with one clip are not counted): **{100 * result.accuracy:.1f} %** over "
             f"{int(held_out.counted.sum())} clips."
         )
+    feature = f"`{settings.feature}` feature of the " if TEACH_METHODS[result.method].needs_embeddings else ""
     lines = [
         "## Taught actions",
         "",
         f"Taught with `skelrec teach` from {sum(a.clips for a in result.actions)} example clips, method "
-        f"`{result.method}`, on the encoder of `{result.base}`. Labeling window: {result.clip_seconds:.2f} s "
+        f"`{result.method}`, on the {feature}encoder of `{result.base}`. Labeling window: {result.clip_seconds:.2f} s "
         "(the median duration of the examples).",
         "",
         "| Action | Clips | Right when held out |",

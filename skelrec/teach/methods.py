@@ -34,14 +34,16 @@ from skelrec.evaluate.linear import LinearSettings, fit_linear_probe
 from skelrec.evaluate.semi import GeneratedClips
 from skelrec.models import Classifier, Head, KnnHead, KnnHeadConfig, PrototypeHead, PrototypeHeadConfig
 from skelrec.teach.augment import data_config
-from skelrec.teach.base import TeachBase
+from skelrec.teach.base import DEFAULT_POOLING, TeachBase
 from skelrec.teach.clips import ClipSet
 
 __all__ = [
+    "DEFAULT_POOLING",
     "TEACH_METHODS",
     "EmbeddingMethod",
     "Finetune",
     "FitContext",
+    "HeadSpec",
     "Knn",
     "Linear",
     "Prototype",
@@ -56,12 +58,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class FitContext:
-    """What every fit needs besides the clips: the action names, a seed, and the base model (``None`` when only
-    features are given, e.g. in a benchmark: then only embedding methods fit, and no classifier is made)."""
+    """What every fit needs besides the clips: the action names, a seed, the base model (``None`` when only
+    features are given, e.g. in a benchmark: then only embedding methods fit, and no classifier is made), and the
+    pooling of the embeddings (recorded in the head's config)."""
 
     labels: tuple[str, ...]
     base: TeachBase | None = None
     seed: int = 0
+    pooling: str = DEFAULT_POOLING
 
     def require_base(self, what: str) -> TeachBase:
         if self.base is None:
@@ -127,21 +131,30 @@ def class_center(embeddings: Tensor, labels: Tensor, num_classes: int) -> Tensor
     return torch.stack([embeddings[labels == c].mean(dim=0) for c in present]).mean(dim=0)
 
 
+@dataclass(frozen=True)
+class HeadSpec:
+    """What a head is fitted for: ``num_classes`` classes, the open-set ``unknown_threshold`` (``None``: closed
+    set; similarity methods only), the ``pooling`` of the features (recorded in the head's config), a ``seed``."""
+
+    num_classes: int
+    unknown_threshold: float | None = None
+    pooling: str = DEFAULT_POOLING
+    seed: int = 0
+
+
 class EmbeddingMethod(TeachMethod):
     """A head fitted on the frozen base encoder's features (computed once for all folds)."""
 
     @abstractmethod
-    def fit_head(
-        self, embeddings: Tensor, labels: Tensor, num_classes: int, *, seed: int = 0, unknown_threshold: float | None
-    ) -> Head:
-        """A head on features ``(N, D)`` with labels ``(N,)`` in ``[0, num_classes)``."""
+    def fit_head(self, embeddings: Tensor, labels: Tensor, spec: HeadSpec) -> Head:
+        """A head on features ``(N, D)`` (the encoder feature ``spec.pooling``, which the head's config records)
+        with labels ``(N,)`` in ``[0, spec.num_classes)``."""
 
     def fit(self, rows: ClipSet, ctx: FitContext, *, unknown_threshold: float | None = None) -> nn.Module:
         if rows.embeddings is None:
             raise SkelrecError(f"teach method {self.name} needs the examples' embeddings; compute them first")
-        head = self.fit_head(
-            rows.embeddings, rows.labels, ctx.num_classes, seed=ctx.seed, unknown_threshold=unknown_threshold
-        )
+        spec = HeadSpec(ctx.num_classes, unknown_threshold, ctx.pooling, ctx.seed)
+        head = self.fit_head(rows.embeddings, rows.labels, spec)
         return head.eval()
 
     def classifier(self, fitted: nn.Module, ctx: FitContext) -> Classifier:
@@ -165,18 +178,16 @@ class Prototype(EmbeddingMethod):
     temperature: float = 0.1
     center: bool = True
 
-    def fit_head(
-        self, embeddings: Tensor, labels: Tensor, num_classes: int, *, seed: int = 0, unknown_threshold: float | None
-    ) -> Head:
-        k, dim = num_classes, embeddings.shape[1]
+    def fit_head(self, embeddings: Tensor, labels: Tensor, spec: HeadSpec) -> Head:
+        k, dim = spec.num_classes, embeddings.shape[1]
         center = class_center(embeddings, labels, k) if self.center else torch.zeros(dim)
         z = F.normalize(embeddings - center, dim=1)
         prototypes = torch.zeros(k, dim)
         for c in range(k):
             if bool((labels == c).any()):
                 prototypes[c] = F.normalize(z[labels == c].mean(dim=0), dim=0)
-        cfg = PrototypeHeadConfig(in_dim=dim, num_classes=k, temperature=self.temperature,
-                                  unknown_threshold=unknown_threshold)  # fmt: skip
+        cfg = PrototypeHeadConfig(pooling=spec.pooling, in_dim=dim, num_classes=k, temperature=self.temperature,
+                                  unknown_threshold=spec.unknown_threshold)  # fmt: skip
         head = PrototypeHead(cfg)
         head.prototypes.copy_(prototypes)
         head.center.copy_(center)
@@ -194,13 +205,12 @@ class Knn(EmbeddingMethod):
     temperature: float = 0.07
     center: bool = True
 
-    def fit_head(
-        self, embeddings: Tensor, labels: Tensor, num_classes: int, *, seed: int = 0, unknown_threshold: float | None
-    ) -> Head:
+    def fit_head(self, embeddings: Tensor, labels: Tensor, spec: HeadSpec) -> Head:
         n, dim = embeddings.shape
-        center = class_center(embeddings, labels, num_classes) if self.center else torch.zeros(dim)
-        cfg = KnnHeadConfig(in_dim=dim, num_classes=num_classes, num_examples=n, k=min(self.k, n),
-                            temperature=self.temperature, unknown_threshold=unknown_threshold)  # fmt: skip
+        center = class_center(embeddings, labels, spec.num_classes) if self.center else torch.zeros(dim)
+        cfg = KnnHeadConfig(pooling=spec.pooling, in_dim=dim, num_classes=spec.num_classes, num_examples=n,
+                            k=min(self.k, n), temperature=self.temperature,
+                            unknown_threshold=spec.unknown_threshold)  # fmt: skip
         head = KnnHead(cfg)
         head.bank.copy_(F.normalize(embeddings - center, dim=1))
         head.bank_labels.copy_(labels)
@@ -217,11 +227,9 @@ class Linear(EmbeddingMethod):
     epochs: int = 100
     lr: float = 0.1
 
-    def fit_head(
-        self, embeddings: Tensor, labels: Tensor, num_classes: int, *, seed: int = 0, unknown_threshold: float | None
-    ) -> Head:
-        settings = LinearSettings(epochs=self.epochs, lr=self.lr, seed=seed)
-        return fit_linear_probe(lambda epoch: (embeddings, labels), num_classes, settings)
+    def fit_head(self, embeddings: Tensor, labels: Tensor, spec: HeadSpec) -> Head:
+        settings = LinearSettings(epochs=self.epochs, lr=self.lr, pooling=spec.pooling, seed=spec.seed)
+        return fit_linear_probe(lambda epoch: (embeddings, labels), spec.num_classes, settings)
 
 
 @register_teach_method

@@ -33,13 +33,14 @@ import torch
 from skelrec.errors import SkelrecError
 from skelrec.hub.publish import save_pretrained
 from skelrec.labeling import NO_PERSON_FOUND
+from skelrec.models.pooling import check_pooling
 from skelrec.pose import POSE_CACHE_DIR, PoseOptions, create_estimator
 from skelrec.teach.augment import build_augmenter
 from skelrec.teach.base import MAX_STRETCH, TeachBase
 from skelrec.teach.card import taught_config
 from skelrec.teach.clips import ClipSet
 from skelrec.teach.examples import UNKNOWN_LABEL, ActionFolder, ExampleClip, find_actions, load_poses
-from skelrec.teach.methods import TEACH_METHODS, FitContext, TeachMethod, build_teach_method
+from skelrec.teach.methods import DEFAULT_POOLING, TEACH_METHODS, FitContext, TeachMethod, build_teach_method
 from skelrec.teach.openset import DEFAULT_SIGMAS, OpenSetThreshold, calibrate_threshold
 from skelrec.teach.validation import ActionScore, HeldOutScores, cross_validate
 
@@ -67,6 +68,8 @@ class TeachSettings:
         copies: copies per example with ``augment``.
         diffusion_steps: DDIM steps of the diffusion augmentation.
         sigmas: open-set threshold rule (:mod:`~skelrec.teach.openset`).
+        pooling: the encoder feature the head of a frozen-encoder method reads (:mod:`skelrec.models.pooling`;
+            recorded in the head's config, so labeling applies it too); ``None``: :data:`DEFAULT_POOLING`.
         seed: augmentations and fitting.
     """
 
@@ -77,11 +80,24 @@ class TeachSettings:
     copies: int = 4
     diffusion_steps: int = 50
     sigmas: float = DEFAULT_SIGMAS
+    pooling: str | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
         if self.method not in TEACH_METHODS:
             raise SkelrecError(f"unknown teach method {self.method!r}; choose one of: {', '.join(TEACH_METHODS)}")
+        if self.pooling is not None:
+            check_pooling(self.pooling)
+            if not TEACH_METHODS[self.method].needs_embeddings:
+                raise SkelrecError(
+                    f"teach method {self.method} trains its own head on the encoder; --pooling is for the methods "
+                    f"on frozen features: {', '.join(n for n, m in TEACH_METHODS.items() if m.needs_embeddings)}"
+                )
+
+    @property
+    def feature(self) -> str:
+        """The pooling the head of a frozen-encoder method reads: :attr:`pooling`, else :data:`DEFAULT_POOLING`."""
+        return self.pooling or DEFAULT_POOLING
         if self.copies < 1 or self.diffusion_steps < 1:
             raise SkelrecError(f"copies ({self.copies}) and diffusion steps ({self.diffusion_steps}) must be >= 1")
 
@@ -278,7 +294,7 @@ def teach(
     found, skipped = collect_examples(actions, model_base, pose=pose or PoseOptions(), mirrored=mirrored,
                                       cache_dir=cache, progress=report)  # fmt: skip
     labels = tuple(a.label for a in actions)
-    ctx = FitContext(labels, model_base, s.seed)
+    ctx = FitContext(labels, model_base, s.seed, s.feature)
     clips = example_clips(model_base, found)
     augment = None
     if s.augment:
@@ -286,7 +302,7 @@ def teach(
         clips, augment = clips.concat(augmenter(clips, copies=s.copies, seed=s.seed)), augmenter.name
         report("augment", 1, 1)
     if method.needs_embeddings:
-        clips = clips.with_embeddings(model_base.embed(clips.x, clips.mask))
+        clips = clips.with_embeddings(model_base.embed(clips.x, clips.mask, pooling=s.feature))
         report("embed", 1, 1)
     held_out = cross_validate(method, clips, ctx, progress=lambda done, total: report("evaluate", done, total))
     threshold = calibrate_threshold(held_out, sigmas=s.sigmas) if open_set else None
