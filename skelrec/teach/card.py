@@ -42,6 +42,11 @@ def _metrics(result: TeachResult, command: str | None) -> list[dict[str, Any]]:
     return [entry | ({"command": command} if command else {})]
 
 
+def _feature(result: TeachResult, settings: TeachSettings) -> str | None:
+    """The pooled feature the taught head reads (``None``: fine-tuned, the head reads what it was trained on)."""
+    return settings.feature if TEACH_METHODS[result.method].needs_embeddings else None
+
+
 def taught_config(
     model: Classifier,
     base: TeachBase,
@@ -58,7 +63,7 @@ def taught_config(
     teach = {
         "method": result.method,
         "method_options": dict(settings.method_options),
-        "pooling": settings.feature if TEACH_METHODS[result.method].needs_embeddings else None,
+        "pooling": _feature(result, settings),
         "base": result.base,
         "base_commit": base.loaded.commit,
         "actions": [
@@ -111,7 +116,8 @@ def card_section(result: TeachResult, settings: TeachSettings) -> str:
             f"copies; actions with one clip are not counted): **{100 * result.accuracy:.1f} %** over "
             f"{int(held_out.counted.sum())} clips."
         )
-    feature = f"`{settings.feature}` feature of the " if TEACH_METHODS[result.method].needs_embeddings else ""
+    pooling = _feature(result, settings)
+    feature = f"`{pooling}` feature of the " if pooling else ""
     lines = [
         "## Taught actions",
         "",
