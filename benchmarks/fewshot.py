@@ -390,6 +390,8 @@ def main() -> None:
     parser.add_argument("--no-timing", dest="timing", action="store_false", help="skip the end-to-end timing")
     parser.add_argument("--out", type=Path, default=RESULT)
     args = parser.parse_args()
+    if args.query_window is not None and not 0 < args.query_window <= 1:
+        parser.error(f"--query-window must be in (0, 1], got {args.query_window}")
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     report: dict[str, object] = {
