@@ -331,6 +331,13 @@ def test_pooling_is_checked_and_only_for_frozen_encoder_methods():
         TeachSettings(method="finetune", pooling="joints")
 
 
+def test_settings_refuse_no_copies_and_no_diffusion_steps():
+    with pytest.raises(SkelrecError, match=r"copies \(0\) and diffusion steps \(50\) must be >= 1"):
+        TeachSettings(copies=0)
+    with pytest.raises(SkelrecError, match=r"copies \(4\) and diffusion steps \(0\) must be >= 1"):
+        TeachSettings(diffusion_steps=0, pooling="segments")
+
+
 def test_finetune_trains_encoder_and_head(base: Path, tmp_path: Path):
     examples = write_examples(tmp_path / "ex", {m: [movement(m, seed=i) for i in range(2)] for m in list(MOVES)[:2]})
     settings = TeachSettings(method="finetune", method_options={"epochs": 2, "batch_size": 2})

@@ -1,7 +1,7 @@
 """Running a frozen encoder (or a classifier) over a dataset: pooled features and logits, batched, without grad.
 
 The feature is one of the poolings of :mod:`skelrec.models.pooling` (:data:`POOLINGS`: ``mean``, MacDiff's
-``joints``, ordered ``segments``), selected by name.
+``joints``, ordered ``segments`` and ``segment_joints``), selected by name.
 """
 
 from __future__ import annotations

@@ -5,11 +5,10 @@
 """
 
 from skelrec.teach.augment import SKELETON_AUGMENT, Augmenter, DiffusionAugmenter, SkeletonAugmenter, build_augmenter
-from skelrec.teach.base import MAX_STRETCH, ClipTensors, TeachBase
+from skelrec.teach.base import DEFAULT_POOLING, MAX_STRETCH, ClipTensors, TeachBase
 from skelrec.teach.clips import ClipSet
 from skelrec.teach.examples import UNKNOWN_LABEL, ActionFolder, ExampleClip, action_label, find_actions, label_key
 from skelrec.teach.methods import (
-    DEFAULT_POOLING,
     TEACH_METHODS,
     FitContext,
     HeadSpec,

@@ -38,7 +38,6 @@ from skelrec.teach.base import DEFAULT_POOLING, TeachBase
 from skelrec.teach.clips import ClipSet
 
 __all__ = [
-    "DEFAULT_POOLING",
     "TEACH_METHODS",
     "EmbeddingMethod",
     "Finetune",

@@ -36,11 +36,11 @@ from skelrec.labeling import NO_PERSON_FOUND
 from skelrec.models.pooling import check_pooling
 from skelrec.pose import POSE_CACHE_DIR, PoseOptions, create_estimator
 from skelrec.teach.augment import build_augmenter
-from skelrec.teach.base import MAX_STRETCH, TeachBase
+from skelrec.teach.base import DEFAULT_POOLING, MAX_STRETCH, TeachBase
 from skelrec.teach.card import taught_config
 from skelrec.teach.clips import ClipSet
 from skelrec.teach.examples import UNKNOWN_LABEL, ActionFolder, ExampleClip, find_actions, load_poses
-from skelrec.teach.methods import DEFAULT_POOLING, TEACH_METHODS, FitContext, TeachMethod, build_teach_method
+from skelrec.teach.methods import TEACH_METHODS, FitContext, TeachMethod, build_teach_method
 from skelrec.teach.openset import DEFAULT_SIGMAS, OpenSetThreshold, calibrate_threshold
 from skelrec.teach.validation import ActionScore, HeldOutScores, cross_validate
 
@@ -93,13 +93,13 @@ class TeachSettings:
                     f"teach method {self.method} trains its own head on the encoder; --pooling is for the methods "
                     f"on frozen features: {', '.join(n for n, m in TEACH_METHODS.items() if m.needs_embeddings)}"
                 )
+        if self.copies < 1 or self.diffusion_steps < 1:
+            raise SkelrecError(f"copies ({self.copies}) and diffusion steps ({self.diffusion_steps}) must be >= 1")
 
     @property
     def feature(self) -> str:
         """The pooling the head of a frozen-encoder method reads: :attr:`pooling`, else :data:`DEFAULT_POOLING`."""
         return self.pooling or DEFAULT_POOLING
-        if self.copies < 1 or self.diffusion_steps < 1:
-            raise SkelrecError(f"copies ({self.copies}) and diffusion steps ({self.diffusion_steps}) must be >= 1")
 
 
 @dataclass(frozen=True)
