@@ -397,6 +397,21 @@ def evaluate_finetune(
     label_smoothing: EvalSmoothing = None,
     max_steps: EvalMaxSteps = None,
     augment: EvalAugment = None,
+    head: Annotated[
+        str | None,
+        typer.Option(help="Registered head to train (default: the encoder's fine-tuning head), e.g. linear."),
+    ] = None,
+    pooling: Annotated[
+        str | None,
+        typer.Option(
+            help="Feature a pooled head (linear) reads: mean, joints, segments, segment_joints. With --head linear "
+            "--no-downstream the encoder trains through the linear probe's feature: the probe's supervised ceiling."
+        ),
+    ] = None,
+    downstream: Annotated[
+        bool,
+        typer.Option(help="Fine-tune a pretrained encoder inside its downstream model (SkeletonMAE's GIN: STRL)."),
+    ] = True,
     run_dir: EvalRunDir = None,
     seed: EvalSeed = 0,
     device: EvalDevice = "auto",
@@ -413,6 +428,9 @@ def evaluate_finetune(
         drop_path=drop_path,
         label_smoothing=label_smoothing,
         max_steps=max_steps,
+        head=head,
+        pooling=pooling,
+        downstream=downstream,
         seed=seed,
     )
     ctx = EvalContext.open(checkpoint, data, protocol, init, augment=_augment(augment))  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,7 @@ from skelrec.evaluate import (
 )
 from skelrec.hub.checkpoint import architecture, load_checkpoint, load_model, save_checkpoint
 from skelrec.models import Classifier, build_encoder
+from skelrec.models.pooling import POOLINGS, pooled_width
 from skelrec.skeleton import Normalization
 from skelrec.ssl import build_method
 from skelrec.ssl.base import InputSpec
@@ -376,7 +378,8 @@ def test_supervised_from_scratch_is_finetune_with_random_init(caches, checkpoint
     assert saved["training"]["pretrained"] is None and saved["method"] is None
 
 
-def test_gin_is_finetuned_inside_strl_from_its_pretrained_weights(caches, tmp_path):
+def _tiny_gin_checkpoint(tmp_path: Path) -> tuple[torch.nn.Module, Path]:
+    """A random 2-layer, 8-wide GIN for kinect20 input and its checkpoint folder (as a SkeletonMAE export)."""
     torch.manual_seed(0)
     gin = build_encoder("gin", layout="kinect20", in_channels=3, embed_dim=8, depth=2)
     config = {
@@ -387,7 +390,11 @@ def test_gin_is_finetuned_inside_strl_from_its_pretrained_weights(caches, tmp_pa
         "num_persons": 1,
         "labels": None,
     }
-    folder = save_checkpoint(tmp_path / "gin", gin.state_dict(), config)
+    return gin, save_checkpoint(tmp_path / "gin", gin.state_dict(), config)
+
+
+def test_gin_is_finetuned_inside_strl_from_its_pretrained_weights(caches, tmp_path):
+    gin, folder = _tiny_gin_checkpoint(tmp_path)
     name, strl_config = downstream_encoder("gin", gin.config.to_dict())
     assert name == "strl" and strl_config["gin_depth"] == 2 and strl_config["embed_dim"] == 8
     method = build_method("supervised", build_encoder(name, **strl_config), SPEC, num_classes=3, pretrained=str(folder))
@@ -406,6 +413,35 @@ def test_gin_is_finetuned_inside_strl_from_its_pretrained_weights(caches, tmp_pa
     strl = build_encoder("strl", **saved["encoder"]["config"])
     again = build_method("supervised", strl, SPEC, num_classes=3, pretrained=result.artifacts["classifier"])
     assert all(torch.equal(v, again.encoder.state_dict()[k]) for k, v in model.encoder.state_dict().items())
+
+
+@pytest.mark.parametrize("pooling", sorted(POOLINGS))
+def test_finetune_through_the_probe_feature_trains_the_bare_encoder_and_a_linear_head_on_it(caches, tmp_path, pooling):
+    _, folder = _tiny_gin_checkpoint(tmp_path)
+    ctx = EvalContext.open(folder, caches["two_views"], init="random")
+    settings = replace(SMOKE, head="linear", pooling=pooling, downstream=False)
+    result = run_finetune(ctx, settings, run_dir=tmp_path / "run", device="cpu", progress=False)
+    assert result is not None and result.settings["pooling"] == pooling and result.settings["downstream"] is False
+    model, saved = load_model(result.artifacts["classifier"])
+    assert (saved["encoder"]["name"], saved["head"]["name"]) == ("gin", "linear")  # no STRL around the GIN
+    assert saved["head"]["config"]["pooling"] == pooling
+    x, mask = torch.randn(2, 1, CLIP, 20, 3), torch.ones(2, 1, CLIP, dtype=torch.bool)
+    width = extract_features(
+        model.encoder, [{"x": x[i], "mask": mask[i], "label": 0} for i in range(2)], pooling=pooling
+    )
+    assert saved["head"]["config"]["in_dim"] == width[0].shape[1] == pooled_width(model.encoder, pooling)
+    assert model(x, mask).shape == (2, 10)
+
+
+def test_finetune_pooling_needs_a_pooled_head():
+    with pytest.raises(SkelrecError, match="needs a head that reads a pooled feature"):
+        FinetuneSettings(pooling="joints")
+    with pytest.raises(SkelrecError, match="needs a head that reads a pooled feature"):
+        FinetuneSettings(head="mamp_finetune", pooling="mean")
+    with pytest.raises(SkelrecError, match="unknown pooling"):
+        FinetuneSettings(head="linear", pooling="frames")
+    with pytest.raises(SkelrecError, match="unknown head"):
+        FinetuneSettings(head="mlp")
 
 
 def test_semi_subsets_have_the_right_sizes_and_are_seeded():

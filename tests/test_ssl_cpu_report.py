@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -81,10 +82,51 @@ def test_evaluate_probes_each_method_and_its_random_twin(ssl_cpu, monkeypatch: p
     assert outs == [
         "linear.json", "linear_seed1.json", "knn.json", "knn_seed1.json",
         "random_linear.json", "random_linear_seed1.json", "random_knn.json", "random_knn_seed1.json",
+        "supervised_probe_feature.json",
     ]  # fmt: skip
-    assert ["--init" in call for call in calls] == [False] * 4 + [True] * 4
-    assert [call[call.index("--seed") + 1] for call in calls] == ["0", "1"] * 4
+    assert ["--init" in call for call in calls] == [False] * 4 + [True] * 5
+    assert [call[call.index("--seed") + 1] for call in calls[:8]] == ["0", "1"] * 4
     assert all(str(ssl_cpu.RUNS / "skeletonmae" / "encoder") in call for call in calls)
+    # the ceiling: the encoder config trained with labels through the linear probe's own feature
+    ceiling = calls[-1]
+    assert ceiling[:2] == ("evaluate", "finetune")
+    assert ceiling[ceiling.index("--head") + 1] == "linear" and ceiling[ceiling.index("--pooling") + 1] == "mean"
+    assert "--no-downstream" in ceiling
+
+
+def test_evaluate_keeps_results_newer_than_the_encoder(ssl_cpu, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, ...]] = []
+    monkeypatch.setattr(ssl_cpu, "skelrec", lambda *args: calls.append(args))
+    monkeypatch.setattr(ssl_cpu, "EVAL_SEEDS", (0,))
+    encoder = ssl_cpu.RUNS / "halp" / "encoder"
+    encoder.mkdir(parents=True)
+    (encoder / "model.safetensors").write_bytes(b"old")
+    _write(ssl_cpu.RUNS / "halp" / "linear.json", 60.0)  # measured after the encoder was written
+    stale = ssl_cpu.RUNS / "halp" / "knn.json"
+    _write(stale, 50.0)
+    os.utime(stale, (0, 0))  # older than the encoder: measured on an earlier pretraining
+
+    ssl_cpu.evaluate("halp")
+
+    outs = [Path(call[call.index("--out") + 1]).name for call in calls]
+    assert outs == ["knn.json", "random_linear.json", "random_knn.json", "supervised_probe_feature.json"]
+
+
+def test_target_reachable_compares_the_controls_with_the_supervised_ceiling(ssl_cpu) -> None:
+    runs = ssl_cpu.RUNS
+    _write(runs / "random_init" / "linear.json", 54.0)
+    for method, own, ceiling in (("skeletonmae", 56.0, 63.0), ("halp", 52.0, 70.0)):
+        _write(runs / method / "linear.json", 56.0)
+        _write(runs / method / "random_linear.json", own)
+        _write(runs / method / "supervised_probe_feature.json", ceiling)
+
+    ssl_cpu.report()
+    methods = json.loads(ssl_cpu.RESULT.read_text())["methods"]
+
+    assert methods["skeletonmae"]["supervised_probe_feature"]["linear_top1"] == 63.0
+    assert methods["skeletonmae"]["target_reachable"] is False  # 66 needed (own random 56 + 10) > 63 with labels
+    assert methods["halp"]["target_reachable"] is True  # 64 needed (shared 54 + 10) <= 70
+    assert methods["mamp"]["target_reachable"] is None  # nothing measured
 
 
 def test_a_run_of_some_methods_borrows_the_shared_control_of_another_length(ssl_cpu, monkeypatch) -> None:

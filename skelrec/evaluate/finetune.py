@@ -44,7 +44,8 @@ from skelrec.evaluate.context import EvalContext
 from skelrec.evaluate.features import predict_logits
 from skelrec.evaluate.metrics import classification_metrics
 from skelrec.evaluate.results import EvalResult
-from skelrec.models import ENCODERS
+from skelrec.models import ENCODERS, HEADS
+from skelrec.models.pooling import check_pooling
 from skelrec.ssl.supervised import Supervised, downstream_encoder
 
 __all__ = ["CLASSIFIER_DIR", "FinetuneOutcome", "FinetuneSettings", "finetune_once", "run_finetune"]
@@ -65,6 +66,9 @@ class FinetuneSettings:
         drop_path: stochastic depth of the encoder's last block (for encoders that have it).
         label_smoothing: of the cross-entropy.
         head: a registered head name; ``None`` = the encoder's fine-tuning head.
+        pooling: the feature a pooled head (``linear``, ...) reads (:data:`skelrec.models.pooling.POOLINGS`);
+            ``None`` = the head's default. With ``head="linear"`` and ``downstream=False`` the run trains the encoder
+            through exactly the linear probe's feature: the supervised ceiling of that probe.
         downstream: fine-tune the pretrained encoder inside its downstream model when it has one
             (:func:`skelrec.ssl.supervised.downstream_encoder`: a GIN inside SkeletonMAE's STRL).
         amp: mixed precision on CUDA (``bf16``, ``fp16``, ``none``).
@@ -82,10 +86,24 @@ class FinetuneSettings:
     drop_path: float = 0.3
     label_smoothing: float = 0.1
     head: str | None = None
+    pooling: str | None = None
     downstream: bool = True
     amp: str = "bf16"
     seed: int = 0
     max_steps: int = 0
+
+    def __post_init__(self) -> None:
+        if self.head is not None:
+            HEADS.config_class(self.head)  # an unknown head fails here, listing the registered ones
+        if self.pooling is None:
+            return
+        check_pooling(self.pooling)
+        if self.head is None or "pooling" not in {f.name for f in fields(HEADS.config_class(self.head))}:
+            pooled = [n for n in HEADS.names() if "pooling" in {f.name for f in fields(HEADS.config_class(n))}]
+            raise SkelrecError(
+                f"pooling={self.pooling!r} needs a head that reads a pooled feature (head: {', '.join(pooled)}), "
+                f"got head={self.head!r}"
+            )
 
     def layer_decay_for(self, init: str) -> float:
         if self.layer_decay is not None:
@@ -132,6 +150,7 @@ def train_config(
         "num_classes": len(ctx.classes),
         "pretrained": str(ctx.checkpoint) if ctx.init == "pretrained" else None,
         "head": s.head,
+        "head_kwargs": {"pooling": s.pooling} if s.pooling is not None else None,
         "label_smoothing": s.label_smoothing,
         "layer_decay": s.layer_decay_for(ctx.init),
     }

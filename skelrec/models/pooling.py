@@ -41,6 +41,7 @@ __all__ = [
     "pool_mean",
     "pool_segment_joints",
     "pool_segments",
+    "pooled_width",
 ]
 
 Pooling = Callable[[Encoder, Tensor, Tensor | None], Tensor]
@@ -99,6 +100,13 @@ def check_pooling(name: str) -> str:
 
 def get_pooling(name: str) -> Pooling:
     return POOLINGS[check_pooling(name)]
+
+
+@torch.no_grad()
+def pooled_width(encoder: Encoder, name: str) -> int:
+    """``F``, the width of ``encoder``'s feature under pooling ``name`` (the ``in_dim`` of a head reading it)."""
+    feats = torch.zeros(1, 1, SEGMENTS, encoder.feature_joints, encoder.embed_dim)
+    return int(get_pooling(name)(encoder, feats, None).shape[1])
 
 
 @dataclass

@@ -43,6 +43,7 @@ from skelrec.models import (
     STRLEncoder,
     strl_from_gin,
 )
+from skelrec.models.pooling import pooled_width
 from skelrec.ssl.base import InputSpec, Method, register_method, weight_decay_groups
 
 if TYPE_CHECKING:
@@ -180,9 +181,10 @@ def build_finetune_head(
     else:
         defaults = {}
     known = {f.name for f in fields(HEADS.config_class(name))}
-    from_encoder = {"in_dim": encoder.embed_dim, "num_joints": encoder.feature_joints, "num_classes": num_classes}
-    values = {k: v for k, v in from_encoder.items() if k in known} | defaults | dict(kwargs or {})
-    return HEADS.build(name, **values)
+    values = defaults | dict(kwargs or {})
+    in_dim = pooled_width(encoder, values["pooling"]) if "pooling" in values else encoder.embed_dim
+    from_encoder = {"in_dim": in_dim, "num_joints": encoder.feature_joints, "num_classes": num_classes}
+    return HEADS.build(name, **({k: v for k, v in from_encoder.items() if k in known} | values))
 
 
 # ------------------------------------------------------------------------------------------------------------------
