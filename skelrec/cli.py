@@ -405,7 +405,7 @@ def evaluate_finetune(
         str | None,
         typer.Option(
             help="Feature a pooled head (linear) reads: mean, joints, segments, segment_joints. With --head linear "
-            "--no-downstream the encoder trains through the linear probe's feature: the probe's supervised ceiling."
+            "--no-downstream the encoder trains through the linear probe's feature: the probe's supervised reference."
         ),
     ] = None,
     downstream: Annotated[

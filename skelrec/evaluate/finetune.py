@@ -68,7 +68,7 @@ class FinetuneSettings:
         head: a registered head name; ``None`` = the encoder's fine-tuning head.
         pooling: the feature a pooled head (``linear``, ...) reads (:data:`skelrec.models.pooling.POOLINGS`);
             ``None`` = the head's default. With ``head="linear"`` and ``downstream=False`` the run trains the encoder
-            through exactly the linear probe's feature: the supervised ceiling of that probe.
+            through exactly the linear probe's feature: the supervised reference of that probe.
         downstream: fine-tune the pretrained encoder inside its downstream model when it has one
             (:func:`skelrec.ssl.supervised.downstream_encoder`: a GIN inside SkeletonMAE's STRL).
         amp: mixed precision on CUDA (``bf16``, ``fp16``, ``none``).
