@@ -303,7 +303,9 @@ def _prepare_slowly(raw: Path, out: Path) -> subprocess.Popen:
         chunk_files=4,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env={**os.environ, "SKELREC_TOY_DELAY": "0.15"},
+        # 0.4 s a file: after the 2 shards the test waits for, ~6 s of work remain, so a test process that a loaded
+        # machine wakes late still interrupts a running prepare (with 0.15 s it once found it finished, under load)
+        env={**os.environ, "SKELREC_TOY_DELAY": "0.4"},
     )
 
 
