@@ -271,7 +271,10 @@ def test_progress_bar_renders(tmp_path, toy_registered, capsys):
 # -------------------------------------------------------------------------------------------------------------
 
 _CHILD = """
-import sys
+import signal, sys
+# Ctrl-C as in a terminal, even when the tests run where SIGINT is ignored (a shell's background job passes SIG_IGN
+# on, and Python then installs no KeyboardInterrupt handler)
+signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.path.insert(0, {tests!r})
 import test_prepare
 test_prepare.register_toy()
@@ -303,9 +306,7 @@ def _prepare_slowly(raw: Path, out: Path) -> subprocess.Popen:
         chunk_files=4,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        # 0.4 s a file: after the 2 shards the test waits for, ~6 s of work remain, so a test process that a loaded
-        # machine wakes late still interrupts a running prepare (with 0.15 s it once found it finished, under load)
-        env={**os.environ, "SKELREC_TOY_DELAY": "0.4"},
+        env={**os.environ, "SKELREC_TOY_DELAY": "0.15"},
     )
 
 
