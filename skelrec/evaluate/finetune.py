@@ -45,7 +45,7 @@ from skelrec.evaluate.features import predict_logits
 from skelrec.evaluate.metrics import classification_metrics
 from skelrec.evaluate.results import EvalResult
 from skelrec.models import ENCODERS, HEADS
-from skelrec.models.pooling import check_pooling
+from skelrec.models.pooling import PooledHeadConfig, check_pooling
 from skelrec.ssl.supervised import Supervised, downstream_encoder
 
 __all__ = ["CLASSIFIER_DIR", "FinetuneOutcome", "FinetuneSettings", "finetune_once", "run_finetune"]
@@ -98,8 +98,8 @@ class FinetuneSettings:
         if self.pooling is None:
             return
         check_pooling(self.pooling)
-        if self.head is None or "pooling" not in {f.name for f in fields(HEADS.config_class(self.head))}:
-            pooled = [n for n in HEADS.names() if "pooling" in {f.name for f in fields(HEADS.config_class(n))}]
+        if self.head is None or not issubclass(HEADS.config_class(self.head), PooledHeadConfig):
+            pooled = [n for n in HEADS.names() if issubclass(HEADS.config_class(n), PooledHeadConfig)]
             raise SkelrecError(
                 f"pooling={self.pooling!r} needs a head that reads a pooled feature (head: {', '.join(pooled)}), "
                 f"got head={self.head!r}"
