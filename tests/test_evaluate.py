@@ -444,6 +444,16 @@ def test_finetune_pooling_needs_a_pooled_head():
         FinetuneSettings(head="mlp")
 
 
+@pytest.mark.parametrize("head", ["prototype", "knn"])
+def test_finetune_refuses_a_head_without_trainable_weights(caches, tmp_path, head):
+    _, folder = _tiny_gin_checkpoint(tmp_path)
+    ctx = EvalContext.open(folder, caches["two_views"], init="random")
+    settings = replace(SMOKE, head=head, pooling="mean", downstream=False)
+    with pytest.raises(SkelrecError, match=f"head '{head}' has no trainable weights"):
+        run_finetune(ctx, settings, run_dir=tmp_path / "run", device="cpu", progress=False)
+    assert not (tmp_path / "run" / "classifier").exists()
+
+
 def test_semi_subsets_have_the_right_sizes_and_are_seeded():
     labels = np.repeat(np.arange(5), [40, 30, 20, 6, 4])  # 100 clips, unbalanced classes
     subset = semi_subset(labels, 0.1, seed=1)

@@ -169,6 +169,19 @@ def test_a_few_steps_reduce_the_loss_on_a_fixed_batch():
     assert losses[-1] < 0.7 * losses[0]
 
 
+@pytest.mark.parametrize(("decoder_depth", "hears"), [(1, False), (2, True)])
+def test_a_remasked_joint_hears_the_visible_joints_only_through_a_deeper_decoder(decoder_depth, hears):
+    # ntu25's right wrist: both neighbours (elbow, hand) are masked, so after the re-mask a 1-layer GIN decoder
+    # predicts it from zeros; a second decoder layer reaches the visible shoulder two hops away.
+    method = small_mae(decoder_depth=decoder_depth)
+    x = clip_batch()["x"].requires_grad_(True)
+    joint_mask = method.joint_mask(x.shape[:3])
+    wrist = get_layout("ntu25").index("right_wrist")
+    method.reconstruct(x, joint_mask)[..., wrist, :].sum().backward()
+    assert bool(x.grad.abs().sum() > 0) == hears
+    assert len(method.decoder_hidden) == decoder_depth - 1
+
+
 def test_random_regions_option_and_errors():
     method = small_mae(random_regions=3)
     masks = method.joint_mask((2, 2, 8))
@@ -181,6 +194,8 @@ def test_random_regions_option_and_errors():
         build_method("skeletonmae", gin, spec)
     with pytest.raises(SkelrecError, match="random_regions"):
         small_mae(random_regions=7)
+    with pytest.raises(SkelrecError, match="decoder_depth=0"):
+        small_mae(decoder_depth=0)
     with pytest.raises(SkelrecError, match="no option mask_ratio"):
         small_mae(mask_ratio=0.5)
 

@@ -11,7 +11,8 @@ No code was released (RECIPES.md); this follows the paper and GraphMAE (Hou et a
   i.e. ``mask_regions=["right_arm", "right_leg"]`` (the default); ``random_regions=r`` instead masks ``r`` regions
   drawn anew for every person-frame.
 * **Decoder**: GraphMAE's ``encoder_to_decoder`` linear map, the masked joints' latents re-masked to zero, then one
-  GIN layer (no norm, no final activation) that maps back to the ``C`` input channels.
+  GIN layer (no norm, no final activation) that maps back to the ``C`` input channels. ``decoder_depth > 1`` puts
+  more GIN layers before it (not the paper's: with one layer a re-masked joint hears only its direct neighbours).
 * **Loss**: GraphMAE's scaled cosine error on the masked joints of real person-frames,
   ``L = mean (1 - cos(x_hat, x))^beta`` with ``beta = 2``.
 
@@ -114,6 +115,7 @@ class SkeletonMAE(Method):
         random_regions: when > 0, mask this many regions drawn per person-frame instead of ``mask_regions``.
         beta: exponent of the scaled cosine error (2).
         remask: zero the masked joints' latents before the decoder (GraphMAE's re-mask).
+        decoder_depth: GIN layers of the decoder (paper: 1); the extra ones come first, with the encoder's norm.
     """
 
     def __init__(
@@ -125,6 +127,7 @@ class SkeletonMAE(Method):
         random_regions: int = 0,
         beta: float = 2.0,
         remask: bool = True,
+        decoder_depth: int = 1,
     ) -> None:
         super().__init__(encoder, spec)
         if not all(hasattr(encoder, a) for a in ("embed", "forward_embedded", "layout")):
@@ -137,10 +140,10 @@ class SkeletonMAE(Method):
                 f"skeletonmae: the GIN encoder is built for layout {layout.name}, the data is {spec.layout}; "
                 f"drop encoder.kwargs.layout (it defaults to the data's) or convert the data"
             )
-        if not 0 <= random_regions <= len(layout.regions) or beta <= 0:
+        if not 0 <= random_regions <= len(layout.regions) or beta <= 0 or decoder_depth < 1:
             raise SkelrecError(
-                f"skeletonmae: random_regions must be in [0, {len(layout.regions)}] and beta > 0, "
-                f"got random_regions={random_regions}, beta={beta}"
+                f"skeletonmae: random_regions must be in [0, {len(layout.regions)}], beta > 0 and decoder_depth >= 1, "
+                f"got random_regions={random_regions}, beta={beta}, decoder_depth={decoder_depth}"
             )
         self.beta, self.remask, self.random_regions = beta, remask, random_regions
         dim = encoder.embed_dim
@@ -151,7 +154,10 @@ class SkeletonMAE(Method):
         self.mask_token = nn.Parameter(torch.zeros(dim))
         nn.init.normal_(self.mask_token, std=0.02)
         self.encoder_to_decoder = nn.Linear(dim, dim, bias=False)
-        self.decoder = GINDecoderLayer(torch.from_numpy(layout.adjacency), dim, spec.channels)
+        adjacency = torch.from_numpy(layout.adjacency)
+        norm = getattr(getattr(encoder, "config", None), "norm", "layer")
+        self.decoder_hidden = nn.ModuleList(GINLayer(adjacency, dim, norm=norm) for _ in range(decoder_depth - 1))
+        self.decoder = GINDecoderLayer(adjacency, dim, spec.channels)
 
     def joint_mask(self, shape: Sequence[int]) -> Tensor:
         """``(*shape, V)`` bool: the joints replaced by [MASK] for a batch of leading shape ``(N, M, T)``."""
@@ -166,6 +172,8 @@ class SkeletonMAE(Method):
         z = self.encoder_to_decoder(self.encoder.forward_embedded(h))
         if self.remask:
             z = z.masked_fill(joint_mask[..., None], 0.0)
+        for layer in self.decoder_hidden:
+            z = layer(z)
         return self.decoder(z)  # (N, M, T, V, C)
 
     def forward(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor | float]:

@@ -281,6 +281,11 @@ class Supervised(Method):
         if pretrained is not None:
             load_pretrained_encoder(encoder, pretrained)
         self.head = build_finetune_head(encoder, num_classes, head, head_kwargs)
+        if not any(p.requires_grad for p in self.head.parameters()):
+            raise SkelrecError(
+                f"head {head!r} has no trainable weights (it is built from labelled examples by `skelrec teach`), so "
+                f"supervised training cannot fit it; use a trainable head such as {DEFAULT_HEAD.names[0]!r}"
+            )
         self.label_smoothing = label_smoothing
         self.layer_decay = layer_decay
 
