@@ -278,14 +278,14 @@ class Supervised(Method):
             raise SkelrecError(f"method.kwargs.label_smoothing must be in [0, 1), got {label_smoothing}")
         if not 0.0 < layer_decay <= 1.0:
             raise SkelrecError(f"method.kwargs.layer_decay must be in (0, 1], got {layer_decay}")
-        if pretrained is not None:
-            load_pretrained_encoder(encoder, pretrained)
         self.head = build_finetune_head(encoder, num_classes, head, head_kwargs)
         if not any(p.requires_grad for p in self.head.parameters()):
             raise SkelrecError(
                 f"head {head!r} has no trainable weights (it is built from labelled examples by `skelrec teach`), so "
                 f"supervised training cannot fit it; use a trainable head such as {DEFAULT_HEAD.names[0]!r}"
             )
+        if pretrained is not None:
+            load_pretrained_encoder(encoder, pretrained)
         self.label_smoothing = label_smoothing
         self.layer_decay = layer_decay
 
