@@ -1,6 +1,6 @@
 # skelrec web app on a GPU:   docker build -t skelrec . && docker run --gpus all -p 7860:7860 -v skelrec-cache:/cache skelrec
 # The image cannot be built on the project's build machines (no Docker engine); it is kept correct by review and
-# hadolint (see README, "Docker").
+# hadolint (see docs/development.md, "Docker").
 FROM nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
 
 ENV DEBIAN_FRONTEND=noninteractive \
@@ -11,7 +11,6 @@ ENV DEBIAN_FRONTEND=noninteractive \
     PATH=/opt/venv/bin:$PATH \
     HF_HOME=/cache/huggingface \
     SKELREC_CACHE=/cache/skelrec \
-    SKELREC_DEFAULT_MODEL=/opt/skelrec/weights/default \
     GRADIO_SERVER_NAME=0.0.0.0 \
     GRADIO_SERVER_PORT=7860
 
@@ -25,7 +24,7 @@ RUN python3 -m venv "$VIRTUAL_ENV" \
     && pip install "torch==2.13.0" --index-url https://download.pytorch.org/whl/cu128
 
 WORKDIR /opt/skelrec
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY skelrec ./skelrec
 COPY app ./app
 COPY weights ./weights

@@ -225,7 +225,7 @@ def serve_app(
     concurrency: Annotated[int, typer.Option(help="Videos labelled at the same time; others wait in a queue.")] = 1,
 ) -> None:
     """Start the web app: upload or record a video, see what the person does and when (Ctrl+C stops it)."""
-    from app.main import launch
+    from skelrec_app.main import launch
 
     launch(
         host=host, port=port, share=share, model=model, max_seconds=max_seconds, max_upload_mb=max_upload_mb,

@@ -9,7 +9,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_ROOT = PACKAGE_DIR.parent
+
+
+def shipped_weights_dir() -> Path:
+    """The folder of the models shipped with skelrec: ``skelrec/weights`` in an installed wheel (package data), else
+    the repository's top-level ``weights/`` (a clone, or an editable install)."""
+    packaged = PACKAGE_DIR / "weights"
+    return packaged if packaged.is_dir() else REPO_ROOT / "weights"
 
 
 def shared_data_dir() -> Path | None:

@@ -15,14 +15,15 @@ from skelrec.devices import resolve_device
 from skelrec.errors import SkelrecError
 from skelrec.hub.checkpoint import CONFIG_NAME, PICKLE_PATTERNS, WEIGHTS_NAME, load_model
 from skelrec.hub.remote import MODEL_FILES, HubSettings, fetch_snapshot
-from skelrec.paths import REPO_ROOT
+from skelrec.paths import shipped_weights_dir
 
 __all__ = ["DEFAULT_MODEL_DIR", "LoadedModel", "from_pretrained"]
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MODEL_DIR = REPO_ROOT / "weights" / "default"
-"""The model used when none is named (a checkpoint folder shipped with the repository)."""
+DEFAULT_MODEL_DIR = shipped_weights_dir() / "default"
+"""The model used when none is named (a checkpoint folder shipped with skelrec: package data of a wheel, or the
+repository's ``weights/default``)."""
 
 
 @dataclass
@@ -84,7 +85,7 @@ def from_pretrained(
 
 
 def _default_folder() -> Path:
-    """The embedded default model: ``weights/default`` of the repository, or ``$SKELREC_DEFAULT_MODEL``."""
+    """The embedded default model (:data:`DEFAULT_MODEL_DIR`), or ``$SKELREC_DEFAULT_MODEL``."""
     folder = Path(os.environ.get("SKELREC_DEFAULT_MODEL") or DEFAULT_MODEL_DIR)
     if not (folder / CONFIG_NAME).is_file():
         raise SkelrecError(
