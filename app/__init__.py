@@ -1,1 +1,5 @@
-"""The skelrec web app (Gradio): ``skelrec app``, or :func:`app.main.build_app` / :func:`app.main.launch`."""
+"""The skelrec web app (Gradio), installed as the package ``skelrec_app``: ``skelrec app``, or
+:func:`skelrec_app.main.build_app` / :func:`skelrec_app.main.launch`.
+
+Nothing in :mod:`skelrec` imports it: the library knows no UI.
+"""

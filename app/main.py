@@ -2,16 +2,20 @@
 
 One page with two tabs: **Label** (a video in, actions over time out) and **Teach** (name actions, record or upload a
 few clips of each, build a model that the Label tab uses at once). The layout (components) comes first, then the
-wiring (events). The work happens in the library (:mod:`skelrec.app_support`, :mod:`skelrec.labeling`,
-:mod:`skelrec.render`, :mod:`skelrec.teach.app_session`); the functions here only translate between the page and it,
-and turn its one-line errors into ``gr.Error`` messages.
+wiring (events). The work happens behind the page (:mod:`.service`, :mod:`.teach_session`, :mod:`.preview`,
+:mod:`.model_names`, :mod:`.example`) and in the library; the functions here only translate between the page and
+it, and turn its one-line errors into ``gr.Error`` messages.
+
+Installed as the package ``skelrec_app`` (from the repository's ``app/`` folder)::
 
     skelrec app                       # http://127.0.0.1:7860 (see `skelrec app --help`)
-    python -m app.main                # the same with the default settings
+    python -m skelrec_app.main        # the same with the default settings
 """
 
 from __future__ import annotations
 
+import filecmp
+import json
 import logging
 import tempfile
 from pathlib import Path
@@ -19,29 +23,34 @@ from typing import Any
 
 import gradio as gr
 
-from skelrec.app_support import (
+from skelrec.errors import SkelrecError
+from skelrec.hub import LoadedModel
+from skelrec.labeling import DEFAULT_STRIDE
+from skelrec.models.pooling import POOLINGS
+from skelrec.teach import DEFAULT_POOLING, TEACH_METHODS, TeachSettings
+from skelrec.teach.progress import STAGES as TEACH_STAGES
+
+from .example import EXAMPLE_CAPTION, example_clip
+from .model_names import ModelNames, visitor_message
+from .preview import browser_preview
+from .service import (
     DEFAULT_MAX_SECONDS,
     SEGMENT_COLUMNS,
     SMOOTHING_CHOICES,
     WEBCAM_RECORDING_MIRRORED,
     LabelingService,
+    RunOutputs,
     RunSettings,
     describe_model,
     device_choices,
     device_status,
-    example_clip,
     model_card_text,
-    model_name,
+    prune_old_entries,
     release_memory,
 )
-from skelrec.errors import SkelrecError
-from skelrec.labeling import DEFAULT_STRIDE
-from skelrec.models.pooling import POOLINGS
-from skelrec.teach import DEFAULT_POOLING, TEACH_METHODS, TeachSettings
-from skelrec.teach.app_session import ACTION_COLUMNS, APP_METHODS, RESULT_COLUMNS, TeachSession
-from skelrec.teach.progress import STAGES as TEACH_STAGES
+from .teach_session import ACTION_COLUMNS, APP_METHODS, RESULT_COLUMNS, TeachSession
 
-__all__ = ["build_app", "launch"]
+__all__ = ["CSS", "JS", "build_app", "launch"]
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +74,31 @@ TEACH_INTRO = (
 )
 NO_MODEL = (
     "**No model available.** {error}\n\n"
-    "Type a checkpoint folder on this machine or a Hugging Face Hub repo id (`owner/name`) above and press "
+    "Type a Hugging Face Hub repo id (`owner/name`) above, or leave the box empty for the default model, and press "
     "**Load model**."
 )
+RUN_LABEL, RUNNING_LABEL = "Label actions", "Labelling…"
+BUILD_LABEL, BUILDING_LABEL = "Build", "Building…"
+SHORT_TIMELINE = 6
+"""Clips with at most this many windows (with a person) get bars per window instead of lines over time."""
+
+CSS = """
+.model-card table { display: block; overflow-x: auto; max-width: 100%; }
+.model-card th, .model-card td { white-space: nowrap; min-width: 4em; }
+"""
+"""Style of the page: the model card's tables keep their cells on one line and scroll sideways when wide."""
+
+JS = """
+() => {
+  // Uploads into these inputs get a preview every browser plays (app/preview.py transcodes the others): the
+  // browser's own "Video not playable" for the original upload (an AVI) is not an error to report.
+  window.addEventListener("error", (event) => {
+    const target = event.target;
+    if (target instanceof HTMLVideoElement && target.closest(".playable-preview")) event.stopImmediatePropagation();
+  }, true);
+}
+"""
+"""Script run when the page loads (see :mod:`.preview`)."""
 
 
 def build_app(
@@ -78,25 +109,59 @@ def build_app(
     workdir: str | Path | None = None,
     examples: bool = True,
 ) -> gr.Blocks:
-    """The app, queued, ready to ``launch()``.
+    """The app, queued, ready to ``launch()`` (with ``css=CSS, js=JS``, as :func:`launch` does).
 
     Args:
         model: the model shown first: a Hub repo id or checkpoint folder (``None``: the embedded default).
         max_seconds: longest video accepted (``None``: any length).
         concurrency: videos labelled at the same time; further requests wait in the queue.
         workdir: folder for outputs and cached poses (default: a new temporary folder).
-        examples: offer the example video (rendered once from scikit-image's astronaut photo, if installed).
+        examples: offer the example video (rendered once from the public-domain photo shipped with the app).
     """
     service = LabelingService(workdir or tempfile.mkdtemp(prefix="skelrec-app-"), max_seconds=max_seconds)
+    names, shown_first = ModelNames.for_model(model)
     example = example_clip() if examples else None
+    previews = service.workdir / "previews"
 
-    def show_model(text: str, device: str, progress: gr.Progress = gr.Progress(track_tqdm=True)) -> tuple[str, str]:
+    def resolve_model(text: str | None, session_id: str | None) -> tuple[str | None, str]:
+        taught = TeachSession(service.workdir, session_id).taught_models() if session_id else None
+        return names.resolve(text, taught)
+
+    def load_model(text: str, device: str, session_id: str | None) -> tuple[LoadedModel, str | None, str]:
+        """The model the box names, its ``model`` argument and its name on the page; errors are for visitors."""
+        model, shown = resolve_model(text, session_id)
         try:
-            loaded = service.load(model_name(text), device)
+            return service.load(model, device), model, shown
+        except SkelrecError as err:
+            raise SkelrecError(visitor_message(err, model, shown)) from None
+
+    def show_model(
+        text: str, device: str, session_id: str | None, progress: gr.Progress = gr.Progress(track_tqdm=True)
+    ) -> tuple[str, str]:
+        try:
+            loaded, _, shown = load_model(text, device, session_id)
         except SkelrecError as err:
             gr.Warning(str(err), title="No model")
             return NO_MODEL.format(error=err), ""
-        return describe_model(loaded), model_card_text(loaded)
+        return describe_model(loaded, shown), model_card_text(loaded)
+
+    def make_preview(video: str | None) -> tuple[Any, dict[str, str] | None]:
+        """A browser-playable preview of an upload (the same file when it plays), and what it stands for."""
+        if not video:
+            return gr.skip(), None
+        prune_previews()
+        try:
+            preview = browser_preview(video, Path(tempfile.mkdtemp(prefix="preview-", dir=previews)))
+        except SkelrecError as err:
+            gr.Warning(str(err).replace(str(video), Path(video).name), title="Not a video")
+            return gr.skip(), None
+        if preview == Path(video):
+            return gr.skip(), None
+        return str(preview), {"preview": str(preview), "original": video, "name": Path(video).name}
+
+    def prune_previews() -> None:
+        previews.mkdir(parents=True, exist_ok=True)
+        prune_old_entries(previews, service.keep_seconds)
 
     def label(
         video: str | None,
@@ -106,9 +171,12 @@ def build_app(
         smoothing: str,
         min_confidence: float,
         mirrored: bool,
+        upload: dict[str, str] | None,
+        session_id: str | None,
         progress: gr.Progress = gr.Progress(track_tqdm=True),
     ) -> tuple[Any, ...]:
-        if not video:
+        source, name = _original(video, upload)
+        if source is None:
             raise gr.Error(
                 "Upload a video or record one with the webcam first.", title="No video", print_exception=False
             )
@@ -118,22 +186,30 @@ def build_app(
 
         settings = RunSettings(window_stride, smoothing, min_confidence, mirrored)
         try:
-            out = service.label(video, model=model_name(text), device=device, settings=settings, progress=report)
+            _, model, shown = load_model(text, device, session_id)
+            out = service.label(
+                source, model=model, device=device, settings=settings, progress=report, name=name, shown_model=shown
+            )
         except SkelrecError as err:  # the upload's temporary path means nothing to the user: show its name
-            message = str(err).replace(str(video), Path(video).name)
-            log.info("cannot label %s: %s", video, message)
+            message = str(err).replace(str(source), name)
+            log.info("cannot label %s: %s", source, message)
             raise gr.Error(message, title="Cannot label", print_exception=False) from None
         files = [str(path) for path in out.files.values()]
-        return str(out.overlay), out.scores(), out.timeline(), out.segment_table(), files, out.describe()
+        lines, bars = timeline_plots(out)
+        return str(out.overlay), headline(out), lines, bars, out.segment_table(), files, out.describe()
 
     # the Teach tab: the page keeps a session id; the session's clips and models are folders in the work folder
-    def add_clips(session_id: str | None, name: str, video: str | None, uploads: list[str] | None) -> tuple[Any, ...]:
+    def add_clips(
+        session_id: str | None, name: str, video: str | None, upload: dict[str, str] | None, uploads: list[str] | None
+    ) -> tuple[Any, ...]:
         session = TeachSession.resume(service.workdir, session_id)
+        recorded, _ = _original(video, upload)
         try:
-            label = session.add_clips(name, [*([video] if video else []), *(uploads or [])], max_seconds=max_seconds)
+            clips = [*([recorded] if recorded else []), *(uploads or [])]
+            label = session.add_clips(name, clips, max_seconds=max_seconds)
         except SkelrecError as err:
             raise gr.Error(str(err), title="Cannot add clips", print_exception=False) from None
-        return session.id, session.actions_table(), gr.Dropdown(session.labels(), value=label), None, None
+        return session.id, session.actions_table(), gr.Dropdown(session.labels(), value=label), None, None, None
 
     def remove_action(session_id: str | None, label: str | None) -> tuple[Any, ...]:
         session = TeachSession.resume(service.workdir, session_id)
@@ -159,51 +235,76 @@ def build_app(
 
         try:
             settings = TeachSettings(method=method, open_set=open_set, augment=augment, pooling=pooling)
-            taught = session.build(base=model_name(base), settings=settings, mirrored=mirrored, device=device,
-                                   pose_cache=service.poses, progress=report)  # fmt: skip
+            base_model, _ = resolve_model(base, session.id)
+            taught = session.build(
+                base=base_model, settings=settings, mirrored=mirrored, device=device, pose_cache=service.poses,
+                progress=report,
+            )  # fmt: skip
         except SkelrecError as err:
             log.info("cannot teach session %s: %s", session.id, err)
             raise gr.Error(str(err), title="Cannot build", print_exception=False) from None
         finally:
             release_memory()
-        return taught.accuracy_table(), taught.describe(), str(taught.zip), str(taught.folder)
+        return taught.accuracy_table(), taught.describe(), str(taught.zip), taught.folder.name
 
     # ---- layout ----------------------------------------------------------------------------------------------
     with gr.Blocks(title="skelrec", analytics_enabled=False, delete_cache=(1800, 3600)) as demo:
         gr.Markdown(INTRO)
         teach_session = gr.State(None)  # the id of the Teach tab's session (TeachSession): its clips and models
+        upload = gr.State(None)  # the Label tab's upload, when its input shows a preview: {preview, original, name}
+        teach_upload = gr.State(None)  # the same for the Teach tab's clip input
         with gr.Tabs(elem_id="tabs"):
-            with gr.Tab("Label", id="label", elem_id="label-tab"), gr.Row():
-                with gr.Column(scale=2):
-                    video_in = gr.Video(
-                        label="Video of a person",
-                        sources=["upload", "webcam"],
-                        webcam_options=gr.WebcamOptions(mirror=True),
-                        elem_id="video-in",
-                    )
-                    if example is not None:
-                        gr.Examples(
-                            [[str(example)]],
-                            inputs=[video_in],
-                            label="Example: a public-domain photo (scikit-image's astronaut) moved like a handheld "
-                            "camera; a person, but no action",
+            with gr.Tab("Label", id="label", elem_id="label-tab"):
+                with gr.Row():  # on a narrow screen the columns stack: the results come right after the button
+                    with gr.Column(scale=2):
+                        video_in = gr.Video(
+                            label="Video of a person",
+                            sources=["upload", "webcam"],
+                            webcam_options=gr.WebcamOptions(mirror=True),
+                            elem_id="video-in",
+                            elem_classes=["playable-preview"],
                         )
-                    mirrored = gr.Checkbox(
-                        False, label="Mirrored video", info="Left and right are swapped, as in a selfie-mode recording"
-                    )
-                    run = gr.Button("Label actions", variant="primary", elem_id="run")
-                    with gr.Accordion("Model", open=True):
+                        if example is not None:
+                            gr.Examples([[str(example)]], inputs=[video_in], label=EXAMPLE_CAPTION)
+                        mirrored = gr.Checkbox(
+                            False, label="Mirrored video",
+                            info="Left and right are swapped, as in a selfie-mode recording",
+                        )  # fmt: skip
+                        run = gr.Button(RUN_LABEL, variant="primary", elem_id="run")
+                        status = gr.Markdown(elem_id="status", min_height=24)  # the run's progress, then its summary
+                    with gr.Column(scale=3, elem_id="results"):
+                        video_out = gr.Video(
+                            label="Labelled video", show_label=False, interactive=False, elem_id="video-out"
+                        )
+                        top = gr.Label(num_top_classes=5, label="Whole clip", elem_id="top-labels")
+                        timeline = gr.LinePlot(
+                            None,
+                            x="time", y="probability", color="class", y_lim=[0, 1], x_axis_format="~g",
+                            x_title="time (s)", y_title="probability (smoothed)", label="Timeline (top classes)",
+                            elem_id="timeline",
+                        )  # fmt: skip
+                        timeline_bars = gr.BarPlot(
+                            None,
+                            x="window", y="probability", color="class", y_lim=[0, 1], visible=False,
+                            x_title="window", y_title="probability (smoothed)", label="Windows (top classes)",
+                            elem_id="timeline-bars",
+                        )  # fmt: skip
+                        segments = gr.Dataframe(
+                            headers=SEGMENT_COLUMNS, label="Segments (seconds)", interactive=False, elem_id="segments"
+                        )
+                        files = gr.File(label="Results (JSON, CSV)", file_count="multiple", elem_id="files")
+                with gr.Row():
+                    with gr.Column(scale=3), gr.Accordion("Model", open=True, elem_id="model"):
                         model_box = gr.Textbox(
-                            model or "",
+                            shown_first,
                             label="Model",
-                            placeholder="default: the embedded model; or a Hub repo id (owner/name) or a "
-                            "checkpoint folder",
+                            placeholder="default: the embedded model; or a Hub repo id (owner/name)",
                         )
                         load = gr.Button("Load model", size="sm")
                         model_info = gr.Markdown(elem_id="model-info")
-                        with gr.Accordion("Model card", open=False):
-                            card = gr.Markdown()
-                    with gr.Accordion("Settings", open=False):
+                        with gr.Accordion("Model card", open=False, elem_id="model-card-box"):
+                            card = gr.Markdown(elem_id="model-card", elem_classes=["model-card"])
+                    with gr.Column(scale=2), gr.Accordion("Settings", open=False):
                         device = gr.Dropdown(device_choices(), value="auto", label="Device", info=device_status())
                         window_stride = gr.Slider(
                             0.1, 2.0, value=DEFAULT_STRIDE, step=0.1, label="Window stride (s)",
@@ -217,33 +318,17 @@ def build_app(
                             0.0, 1.0, value=0.4, step=0.05, label="Minimum confidence",
                             info="Below it a window is labelled 'no action'",
                         )  # fmt: skip
-                with gr.Column(scale=3):
-                    video_out = gr.Video(
-                        label="Labelled video", show_label=False, interactive=False, elem_id="video-out"
-                    )
-                    status = gr.Markdown(label="Summary", elem_id="status")
-                    with gr.Row():
-                        top = gr.Label(num_top_classes=5, label="Whole clip", elem_id="top-labels")
-                        timeline = gr.LinePlot(
-                            None,
-                            x="time", y="probability", color="class", y_lim=[0, 1],
-                            x_title="time (s)", y_title="probability (smoothed)", label="Timeline (top classes)",
-                            elem_id="timeline",
-                        )  # fmt: skip
-                    segments = gr.Dataframe(
-                        headers=SEGMENT_COLUMNS, label="Segments (seconds)", interactive=False, elem_id="segments"
-                    )
-                    files = gr.File(label="Results (JSON, CSV)", file_count="multiple", elem_id="files")
 
             with gr.Tab("Teach", id="teach", elem_id="teach-tab"), gr.Row():
                 with gr.Column(scale=2):
                     gr.Markdown(TEACH_INTRO)
                     action_name = gr.Textbox(label="Action", placeholder="e.g. jumping jack", elem_id="teach-name")
                     teach_video = gr.Video(
-                        label="Record or upload a clip of it",
-                        sources=["webcam", "upload"],
+                        label="Upload or record a clip of it",
+                        sources=["upload", "webcam"],
                         webcam_options=gr.WebcamOptions(mirror=True),
                         elem_id="teach-video",
+                        elem_classes=["playable-preview"],
                     )
                     teach_files = gr.File(
                         label="... or upload several clips", file_count="multiple", file_types=["video"],
@@ -276,13 +361,13 @@ def build_app(
                         False, label="Mirrored clips", info="Uploaded selfie-mode videos (left and right swapped)"
                     )
                     base_box = gr.Textbox(
-                        model or "",
+                        shown_first,
                         label="Base model",
-                        placeholder="default: the embedded model; or a Hub repo id or a checkpoint folder",
+                        placeholder="default: the embedded model; or a Hub repo id (owner/name)",
                         info="Its self-supervised encoder turns every clip into features",
                     )
-                    build = gr.Button("Build", variant="primary", elem_id="teach-build")
-                    teach_status = gr.Markdown(label="Taught model", elem_id="teach-status")
+                    build = gr.Button(BUILD_LABEL, variant="primary", elem_id="teach-build")
+                    teach_status = gr.Markdown(label="Taught model", elem_id="teach-status", min_height=24)
                     accuracy = gr.Dataframe(
                         headers=RESULT_COLUMNS, label="Accuracy per action (each clip held out in turn)",
                         interactive=False, elem_id="teach-accuracy",
@@ -292,38 +377,84 @@ def build_app(
         # ---- wiring ------------------------------------------------------------------------------------------
         # loading a model (a download, once) and labelling (the model step) each have their own queue limit
         loading = {"concurrency_id": "load", "concurrency_limit": 1}
-        model_inputs, model_outputs = [model_box, device], [model_info, card]
+        model_inputs, model_outputs = [model_box, device, teach_session], [model_info, card]
         demo.load(show_model, model_inputs, model_outputs, api_name="model", **loading)
         load.click(show_model, model_inputs, model_outputs, api_visibility="private", **loading)
         model_box.submit(show_model, model_inputs, model_outputs, api_visibility="private", **loading)
-        video_in.stop_recording(lambda: WEBCAM_RECORDING_MIRRORED, None, mirrored, api_visibility="private")
-        run.click(
+        for video, state, mirror in ((video_in, upload, mirrored), (teach_video, teach_upload, teach_mirrored)):
+            video.upload(make_preview, video, [video, state], api_visibility="private", show_progress="minimal")
+            video.stop_recording(lambda: (WEBCAM_RECORDING_MIRRORED, None), None, [mirror, state],
+                                 api_visibility="private")  # fmt: skip
+            video.clear(lambda: None, None, state, api_visibility="private")
+        _while_running(run, RUNNING_LABEL).then(
             label,
-            [video_in, model_box, device, window_stride, smoothing, min_confidence, mirrored],
-            [video_out, top, timeline, segments, files, status],
+            [video_in, model_box, device, window_stride, smoothing, min_confidence, mirrored, upload, teach_session],
+            [video_out, top, timeline, timeline_bars, segments, files, status],
             api_name="label",
+            show_progress_on=[status],
             concurrency_id="label",
             concurrency_limit=concurrency,
-        )
-        teach_video.stop_recording(lambda: WEBCAM_RECORDING_MIRRORED, None, teach_mirrored, api_visibility="private")
+        ).then(**_idle(run, RUN_LABEL))
         add.click(
             add_clips,
-            [teach_session, action_name, teach_video, teach_files],
-            [teach_session, actions, to_remove, teach_video, teach_files],
+            [teach_session, action_name, teach_video, teach_upload, teach_files],
+            [teach_session, actions, to_remove, teach_video, teach_upload, teach_files],
             api_name="teach_add",
         )
         remove.click(remove_action, [teach_session, to_remove], [actions, to_remove], api_name="teach_remove")
         method.change(lambda name: TEACH_METHODS[name].similarity, method, open_set, api_visibility="private")
-        build.click(
+        built = _while_running(build, BUILDING_LABEL).then(
             build_model,
             [teach_session, base_box, method, open_set, augment, pooling, teach_mirrored, device],
             [accuracy, teach_status, taught_zip, model_box],
             api_name="teach_build",
+            show_progress_on=[teach_status],
             concurrency_id="teach",
             concurrency_limit=1,
-        ).success(show_model, model_inputs, model_outputs, api_visibility="private", **loading)
+        )
+        built.then(**_idle(build, BUILD_LABEL))
+        built.success(show_model, model_inputs, model_outputs, api_visibility="private", **loading)
     demo.queue(default_concurrency_limit=concurrency, max_size=8 * concurrency + 8)
     return demo
+
+
+def _while_running(button: gr.Button, running: str) -> Any:
+    """Disable and relabel ``button`` when clicked (at once, unqueued); returns the event to chain the work to."""
+    return button.click(
+        lambda: gr.Button(running, interactive=False), None, button, queue=False, api_visibility="private"
+    )
+
+
+def _idle(button: gr.Button, label: str) -> dict[str, Any]:
+    """The arguments of the event (chained with ``.then``: after success or failure) that re-enables ``button``."""
+    return {"fn": lambda: gr.Button(label, interactive=True), "inputs": None, "outputs": button, "queue": False,
+            "api_visibility": "private"}  # fmt: skip
+
+
+def _original(video: str | None, upload: dict[str, str] | None) -> tuple[str | None, str]:
+    """What to process for what a video input holds, and its name: the original upload when it shows its preview."""
+    if not video:
+        return None, ""
+    if upload and Path(upload["preview"]).is_file() and filecmp.cmp(video, upload["preview"], shallow=False):
+        return upload["original"], upload["name"]
+    return video, Path(video).name
+
+
+def headline(out: RunOutputs) -> str:
+    """The whole clip for the ``gr.Label`` (:meth:`RunOutputs.whole_clip`), as the JSON file it reads verbatim."""
+    path = out.overlay.with_name("whole-clip.json")
+    path.write_text(json.dumps(out.whole_clip()), encoding="utf-8")
+    return str(path)
+
+
+def timeline_plots(out: RunOutputs) -> tuple[Any, Any]:
+    """The timeline as (lines over time, bars per window): bars for a short clip, whose few windows make no line."""
+    data = out.timeline()
+    windows = list(dict.fromkeys(data["window"]))
+    if len(windows) <= SHORT_TIMELINE:
+        return gr.LinePlot(None, visible=False), gr.BarPlot(data, visible=True, sort=windows)
+    end = max(out.result.duration, float(out.result.windows[-1].end))
+    return gr.LinePlot(data, visible=True, x_lim=[0, end]), gr.BarPlot(None, visible=False)
 
 
 def launch(
@@ -353,6 +484,8 @@ def launch(
         allowed_paths=[str(workdir)],
         prevent_thread_lock=prevent_thread_lock,
         ssr_mode=False,
+        css=CSS,
+        js=JS,
     )
     return demo
 

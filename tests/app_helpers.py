@@ -19,7 +19,6 @@ import numpy as np
 import pytest
 import torch
 
-from app.main import launch
 from skelrec.hub import architecture, loading, save_checkpoint, save_pretrained
 from skelrec.models import Classifier, build_encoder, build_head
 from skelrec.video import write_video
@@ -99,11 +98,13 @@ def free_port() -> int:
 
 @contextmanager
 def running_app(tmp: Path, **options: Any) -> Iterator[gr.Blocks]:
-    """The app launched in this process on a free port (``options``: those of :func:`app.main.launch`).
+    """The app launched in this process on a free port (``options``: those of :func:`skelrec_app.main.launch`).
 
     The skelrec cache (the example video) goes to ``tmp``, and the embedded default model is made absent, so the
     "no model" message is shown whatever ``weights/default`` holds.
     """
+    from skelrec_app.main import launch  # here, not at the top: the other users of these helpers need no app
+
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SKELREC_CACHE", str(tmp / "cache"))
         patch.setattr(loading, "DEFAULT_MODEL_DIR", tmp / "no-default-model")

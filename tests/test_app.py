@@ -30,14 +30,15 @@ from hf_server import FakeHub
 from huggingface_hub import constants
 from typer.testing import CliRunner
 
-import app.main
+import skelrec_app.main
 from skelrec import cli
-from skelrec.app_support import LabelingService, render_example_clip
 from skelrec.errors import SkelrecError
 from skelrec.hub import load_model
 from skelrec.teach import UNKNOWN_LABEL, TeachSettings
-from skelrec.teach.app_session import RESULT_COLUMNS, TeachSession
 from skelrec.video import open_video, write_video
+from skelrec_app.example import render_example_clip
+from skelrec_app.service import LabelingService
+from skelrec_app.teach_session import RESULT_COLUMNS, TeachSession
 
 MAX_SECONDS = 10
 MAX_UPLOAD_MB = 5
@@ -238,7 +239,7 @@ def test_simultaneous_requests_complete_with_bounded_memory(client: Client, mode
 
 def test_cli_app_passes_its_options(monkeypatch: pytest.MonkeyPatch):
     calls: list[dict] = []
-    monkeypatch.setattr(app.main, "launch", lambda **kw: calls.append(kw))
+    monkeypatch.setattr(skelrec_app.main, "launch", lambda **kw: calls.append(kw))
     args = "app --host 0.0.0.0 --port 7999 --share --model org/m --max-seconds 30 --max-upload-mb 50 --concurrency 2"
     result = CliRunner().invoke(cli.app, args.split())
     assert result.exit_code == 0, result.output

@@ -23,8 +23,9 @@ import numpy as np
 import pytest
 from app_helpers import LABELS, TEACH_ACTIONS, action_clip, random_classifier, running_app
 
-from skelrec.app_support import WEBCAM_RECORDING_MIRRORED, render_example_clip
 from skelrec.video import open_video
+from skelrec_app.example import render_example_clip
+from skelrec_app.service import WEBCAM_RECORDING_MIRRORED
 
 sync_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

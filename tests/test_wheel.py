@@ -20,7 +20,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from app_helpers import action_clip
 
 ROOT = Path(__file__).resolve().parent.parent

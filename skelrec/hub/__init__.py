@@ -15,13 +15,14 @@ from skelrec.hub.checkpoint import (
 from skelrec.hub.loading import DEFAULT_MODEL_DIR, LoadedModel, from_pretrained
 from skelrec.hub.modelcard import render_model_card, validate_model_card
 from skelrec.hub.publish import push, save_pretrained
-from skelrec.hub.remote import download
+from skelrec.hub.remote import HubUnavailableError, download
 
 __all__ = [
     "CONFIG_NAME",
     "DEFAULT_MODEL_DIR",
     "FORMAT_VERSION",
     "WEIGHTS_NAME",
+    "HubUnavailableError",
     "LoadedModel",
     "architecture",
     "build_model",

@@ -30,7 +30,16 @@ from huggingface_hub.errors import (
 
 from skelrec.errors import SkelrecError
 
-__all__ = ["MODEL_FILES", "HubSettings", "Snapshot", "download", "fetch_snapshot", "hub_errors", "upload_folder"]
+__all__ = [
+    "MODEL_FILES",
+    "HubSettings",
+    "HubUnavailableError",
+    "Snapshot",
+    "download",
+    "fetch_snapshot",
+    "hub_errors",
+    "upload_folder",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -240,6 +249,13 @@ def _http_message(where: _Where, err: BaseException) -> str:
     return f"the Hub at {where.settings.endpoint} refused to {action} {where.repo_id}: {first_line}; retry later"
 
 
+class HubUnavailableError(SkelrecError):
+    """The Hub cannot be reached (offline mode, no network) and the cache lacks the model: the fix is on the
+    machine's side (network, ``HF_HUB_OFFLINE``, ``HF_ENDPOINT``, the cache), not in the repo id."""
+
+
+_UNAVAILABLE = (LocalEntryNotFoundError, OfflineModeIsEnabled, httpx2.TransportError)
+
 # (Hub exception, message) — the first matching class wins, so subclasses come before their bases.
 _MESSAGES: list[tuple[type[BaseException], Callable[[_Where, BaseException], str]]] = [
     (HFValidationError, _bad_id),
@@ -265,5 +281,6 @@ def hub_errors(repo_id: str, revision: str, settings: HubSettings, *, writing: b
     except Exception as err:
         for kind, message in _MESSAGES:
             if isinstance(err, kind):
-                raise SkelrecError(message(where, err)) from err
+                error = HubUnavailableError if isinstance(err, _UNAVAILABLE) else SkelrecError
+                raise error(message(where, err)) from err
         raise

@@ -1,4 +1,4 @@
-"""The app's Teach tab without the UI: an examples folder filled clip by clip, taught, and zipped.
+"""The app's Teach tab behind the page: an examples folder filled clip by clip, taught, and zipped.
 
 A session is an examples folder in :func:`~skelrec.teach.teach`'s layout, filled from the page one "Add clips" at a
 time, and the models taught from it::
@@ -24,13 +24,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from skelrec.app_support import check_length, prune_old_entries
 from skelrec.errors import SkelrecError
 from skelrec.hub import CONFIG_NAME, WEIGHTS_NAME
 from skelrec.labeling.writers import atomic_write
 from skelrec.teach.examples import CLIP_SUFFIXES, UNKNOWN_LABEL, action_label, label_key
 from skelrec.teach.teach import TeachProgress, TeachResult, TeachSettings, teach
 from skelrec.video import VIDEO_SUFFIXES
+
+from .service import check_length, prune_old_entries
 
 __all__ = [
     "ACTION_COLUMNS",
@@ -193,6 +194,12 @@ class TeachSession:
         for folder in self._folders():
             if label and action_label(folder.name) == label:
                 shutil.rmtree(folder)
+
+    def taught_models(self) -> dict[str, Path]:
+        """The session's taught models, ``{name: folder}`` (``taught-1`` ...): the page shows the names only."""
+        if not self.models.is_dir():
+            return {}
+        return {p.name: p for p in self.models.iterdir() if p.is_dir() and _MODEL_NUMBER.match(p.name)}
 
     # ---- teaching ------------------------------------------------------------------------------------------------
 

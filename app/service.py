@@ -1,4 +1,4 @@
-"""What the web app (``app/``) does, without the UI: load a model, label one video, present the result.
+"""What the web app does behind the page: load a model, label one video, present the result.
 
 :class:`LabelingService` keeps a few loaded models (a small LRU cache), checks an input video, runs the
 :class:`~skelrec.labeling.Labeler` with the settings a user chose, and writes every output of a run: the overlay
@@ -6,8 +6,6 @@ video (:func:`skelrec.render.render_overlay`) and the JSON and CSV files ``skelr
 (:func:`skelrec.labeling.write_outputs`). :class:`RunOutputs` turns the result into what the page shows: top-k
 scores of the whole clip, a per-window probability timeline and the segment table. Every bad input (not a video,
 corrupt, too long, nobody in view, an unusable model) raises a one-line :class:`~skelrec.errors.SkelrecError`.
-
-The example video is rendered here too, from scikit-image's public-domain astronaut photo (:func:`example_clip`).
 """
 
 from __future__ import annotations
@@ -22,9 +20,10 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -39,12 +38,11 @@ from skelrec.labeling import (
     Labeler,
     LabelResult,
     PoseOptions,
+    decide,
     write_outputs,
 )
-from skelrec.labeling.writers import atomic_write
-from skelrec.paths import user_cache_dir
 from skelrec.render import render_overlay
-from skelrec.video import VideoInfo, open_video, write_video
+from skelrec.video import VideoInfo, open_video
 
 __all__ = [
     "DEFAULT_MAX_SECONDS",
@@ -60,13 +58,10 @@ __all__ = [
     "describe_model",
     "device_choices",
     "device_status",
-    "example_clip",
     "frame_cap",
     "model_card_text",
-    "model_name",
     "prune_old_entries",
     "release_memory",
-    "render_example_clip",
 ]
 
 log = logging.getLogger(__name__)
@@ -78,7 +73,7 @@ OUTPUT_FORMATS = ("json", "csv")
 """Result files offered for download (written by the same writers as ``skelrec label``)."""
 
 SEGMENT_COLUMNS = ["start", "end", "label", "score", "state"]
-TIMELINE_COLUMNS = ["time", "probability", "class"]
+TIMELINE_COLUMNS = ["time", "window", "probability", "class"]
 
 FASTEST_FPS = 60.0
 """Highest frame rate assumed when bounding the frames of a video by ``max_seconds`` (see :func:`frame_cap`)."""
@@ -106,12 +101,6 @@ def _quiet(stage: str, done: int, total: int) -> None:
 # ------------------------------------------------------------------------------------------------------------------
 
 
-def model_name(text: str | None) -> str | None:
-    """What a user typed in the model box -> the ``model`` argument of ``from_pretrained`` (``None``: the default)."""
-    text = (text or "").strip()
-    return None if text in ("", "default") else text
-
-
 def device_choices() -> list[str]:
     """Devices a user can pick: ``auto``, ``cpu`` and ``cuda`` when a CUDA GPU is present."""
     return ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -124,16 +113,16 @@ def device_status() -> str:
     return "No GPU found: everything runs on the CPU"
 
 
-def describe_model(loaded: LoadedModel) -> str:
-    """Markdown: where the model came from, what it takes, and its label set."""
+def describe_model(loaded: LoadedModel, shown: str) -> str:
+    """Markdown: the model (``shown``: its name on the page), its device and input, and its labels (collapsed)."""
     cfg = loaded.config
-    where = loaded.source if loaded.commit is None else f"{loaded.source} @ {loaded.commit[:10]}"
+    where = shown if loaded.commit is None else f"{shown} @ {loaded.commit[:10]}"
     device = next(loaded.model.parameters()).device
     labels = list(cfg.get("labels") or [])
     return (
         f"**Model** `{where}` on `{device}`: layout `{cfg.get('layout', '?')}`, "
         f"clip of {cfg.get('clip_length', '?')} frames.\n\n"
-        f"**{len(labels)} labels:** " + ", ".join(labels)
+        f"<details><summary><b>{len(labels)} labels</b></summary>\n\n{', '.join(labels)}\n\n</details>"
     )
 
 
@@ -173,21 +162,45 @@ class RunOutputs:
     files: dict[str, Path]
     seconds: float
 
-    def scores(self, k: int = 5) -> dict[str, float]:
-        """Top-``k`` classes of the whole clip, ``{label: mean probability}``."""
-        return {row["label"]: row["score"] for row in self.result.summary(k)}
+    def _seen(self) -> np.ndarray:
+        """``(W,)`` whether each window had a person in view (the windows the model was asked about)."""
+        return np.array([d.state != "no_person" for d in self.result.decisions], bool)
+
+    def _mean(self) -> np.ndarray:
+        """``(K,)`` mean smoothed probability of every class over the windows with a person in view."""
+        return self.result.smoothed[self._seen()].mean(axis=0)
+
+    def whole_clip(self, k: int = 5) -> dict[str, Any]:
+        """The whole clip as the page's headline: ``{"label": ..., "confidences": [{label, confidence}]}``.
+
+        The headline is the segments' decision rule (:func:`~skelrec.labeling.decide`, the run's minimum
+        confidence) applied to the mean smoothed probabilities of the windows with a person; the confidences are
+        those means, top ``k``. A clip whose every window is ``no action`` is ``no action`` as a whole, and one whose
+        every window is one action is that action.
+        """
+        r, mean = self.result, self._mean()
+        decision = decide(mean[None], np.ones(1), r.labels, min_confidence=r.settings["min_confidence"], min_visible=0)
+        order = np.argsort(-mean, kind="stable")[:k]
+        confidences = [{"label": r.labels[i], "confidence": round(float(mean[i]), 4)} for i in order]
+        return {"label": decision[0].label, "confidences": confidences}
 
     def timeline(self, top: int = 5) -> pd.DataFrame:
         """Smoothed probabilities of the clip's ``top`` classes per window with a person in view.
 
-        Long format, one row per (window, class): ``time`` (window centre, s), ``probability``, ``class``.
+        Long format, one row per (window, class): ``time`` (window centre, s), ``window`` (its span, e.g.
+        ``"0.0-1.0 s"``), ``probability``, ``class``.
         """
         r = self.result
-        classes = [r.labels.index(row["label"]) for row in r.summary(top)]
+        classes = np.argsort(-self._mean(), kind="stable")[:top]  # the classes of the headline, in its order
         rows = [
-            {"time": round(w.center, 3), "probability": float(r.smoothed[i, k]), "class": r.labels[k]}
-            for i, (w, d) in enumerate(zip(r.windows, r.decisions, strict=True))
-            if d.state != "no_person"
+            {
+                "time": round(w.center, 3),
+                "window": f"{w.start:.1f}-{w.end:.1f} s",
+                "probability": float(r.smoothed[i, k]),
+                "class": r.labels[k],
+            }
+            for i, (w, seen) in enumerate(zip(r.windows, self._seen(), strict=True))
+            if seen
             for k in classes
         ]
         return pd.DataFrame(rows, columns=TIMELINE_COLUMNS).astype({"time": float, "probability": float})
@@ -289,20 +302,34 @@ class LabelingService:
         device: str = "auto",
         settings: RunSettings | None = None,
         progress: ProgressCallback | None = None,
+        name: str | None = None,
+        shown_model: str | None = None,
     ) -> RunOutputs:
         """Label one video and write the overlay video and the result files into a new run folder.
+
+        ``name`` (default: the file's name) is the video's name in the results and the stem of their files, and
+        ``shown_model`` (default: ``model``) the model's: the outputs hold no server path.
 
         Raises:
             SkelrecError: the video is missing, not a video, corrupt, too long or shows nobody; the model or a
                 setting is unusable.
         """
         try:
-            return self._label(video, model, device, settings or RunSettings(), progress or _quiet)
+            name = name or Path(video).name
+            shown_model = shown_model or model or "default"
+            return self._label(video, model, device, settings or RunSettings(), progress or _quiet, name, shown_model)
         finally:
             release_memory()
 
     def _label(
-        self, video: str | Path, model: str | None, device: str, settings: RunSettings, report: ProgressCallback
+        self,
+        video: str | Path,
+        model: str | None,
+        device: str,
+        settings: RunSettings,
+        report: ProgressCallback,
+        name: str,
+        shown_model: str,
     ) -> RunOutputs:
         start = time.perf_counter()
         prune_old_entries(self.runs, self.keep_seconds)
@@ -327,8 +354,9 @@ class LabelingService:
                 f"{video}: no person found in any of its {result.pose.frames_processed} frames; film a person with "
                 "head, shoulders and hips in view, in good light"
             )
+        result = replace(result, video=name, model={**result.model, "source": shown_model})
         out = Path(tempfile.mkdtemp(prefix="run-", dir=self.runs))
-        stem = Path(video).stem
+        stem = Path(name).stem
         overlay = render_overlay(video, result, out / f"{stem}.mp4", progress=report)
         report("write", 0, 1)
         files = write_outputs(result, out, stem, OUTPUT_FORMATS)
@@ -368,47 +396,3 @@ def prune_old_entries(folder: Path, max_age_s: float) -> None:
                 shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
         except FileNotFoundError:  # another request removed it first
             continue
-
-
-# ------------------------------------------------------------------------------------------------------------------
-# The example video.
-# ------------------------------------------------------------------------------------------------------------------
-
-
-def _astronaut_frames(seconds: float, fps: float, size: int, phase: float) -> Iterator[np.ndarray]:
-    """The astronaut photo (a person, head to waist), its crop swaying like a handheld camera."""
-    import cv2
-    from skimage.data import astronaut
-
-    img = astronaut()  # (512, 512, 3) uint8, public domain (NASA)
-    for i in range(round(seconds * fps)):
-        a = 2 * np.pi * i / fps + phase
-        dx, dy = round(20 * np.sin(a)), round(10 * np.cos(a))
-        crop = img[10 + dy : 480 + dy, 20 + dx : 470 + dx]
-        yield cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
-
-
-def render_example_clip(
-    path: str | Path, *, seconds: float = 2.0, fps: float = 30.0, size: int = 256, phase: float = 0.0
-) -> Path:
-    """Write an H.264 clip of scikit-image's public-domain astronaut photo moving like a handheld camera.
-
-    A real person for the pose estimator, but a still photo: it shows the pipeline, not an action. ``phase``
-    (radians) shifts the sway, giving a different file. Needs scikit-image (``pip install scikit-image``).
-    """
-    return atomic_write(Path(path), lambda tmp: write_video(tmp, _astronaut_frames(seconds, fps, size, phase), fps=fps))
-
-
-def example_clip(folder: str | Path | None = None) -> Path | None:
-    """The app's example video in ``folder`` (default: ``<skelrec cache>/examples``), rendered on first use.
-
-    ``None`` when scikit-image, which holds the photo, is not installed.
-    """
-    path = Path(folder or user_cache_dir() / "examples") / "astronaut.mp4"
-    if path.is_file():
-        return path
-    try:
-        return render_example_clip(path)
-    except ImportError:
-        log.info("no example video: scikit-image is not installed (pip install scikit-image)")
-        return None
