@@ -56,9 +56,15 @@ def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def url(tmp_path_factory: pytest.TempPathFactory, model: Path):
+def app_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The running app's folder (its work folder is ``work/`` in it)."""
+    return tmp_path_factory.mktemp("app")
+
+
+@pytest.fixture(scope="module")
+def url(app_dir: Path, model: Path):
     options = {"max_seconds": MAX_SECONDS, "max_upload_mb": MAX_UPLOAD_MB, "concurrency": CONCURRENCY}
-    with running_app(tmp_path_factory.mktemp("app"), model=str(model), examples=False, **options) as demo:
+    with running_app(app_dir, model=str(model), examples=False, **options) as demo:
         yield demo.local_url
 
 
@@ -72,7 +78,7 @@ def label(client: Client, video: Path | None, **settings: object) -> tuple:
 
 
 def test_label_round_trip(client: Client, video: Path, model: Path):
-    overlay, top, timeline, table, files, summary = label(
+    overlay, top, lines, bars, table, files, summary = label(
         client, video, text=str(model), device="cpu", window_stride=0.25, smoothing="none", min_confidence=0.0,
         mirrored=True,
     )  # fmt: skip
@@ -83,7 +89,8 @@ def test_label_round_trip(client: Client, video: Path, model: Path):
     # the result files are those `skelrec label` writes
     assert sorted(Path(f).name for f in files) == ["astronaut.csv", "astronaut.json"]
     doc = json.loads(next(Path(f) for f in files if f.endswith(".json")).read_text())
-    assert doc["status"] == "ok" and doc["model"]["labels"] == LABELS and doc["model"]["source"] == str(model)
+    assert doc["status"] == "ok" and doc["model"]["labels"] == LABELS
+    assert doc["video"] == "astronaut.mp4" and doc["model"]["source"] == model.name  # names, not server paths
     assert doc["settings"]["window_stride"] == 0.25 and doc["settings"]["mirrored"] is True
     assert doc["settings"]["smoothing"]["method"] == "none" and doc["settings"]["min_confidence"] == 0.0
     assert doc["pose"]["frames_processed"] == 60 and doc["pose"]["detection_rate"] >= 0.9
@@ -103,22 +110,29 @@ def test_label_round_trip(client: Client, video: Path, model: Path):
     assert {r[4] for r in table["data"]} == {"action"}  # min_confidence 0: every window with a person is an action
     assert doc["segments"][0]["start"] == 0 and doc["segments"][-1]["end"] == pytest.approx(2.0)
 
-    # the timeline: every window (stride 0.25 s: 5 of 1 s over 2 s), every class (3 <= top 5), unsmoothed
-    points = timeline["data"]
-    centres = sorted({t for t, _, _ in points})
+    # the timeline: every window (stride 0.25 s: 5 of 1 s over 2 s, few: bars), every class (3 <= top 5), unsmoothed
+    assert not lines.get("visible", True) and bars.get("visible") is True  # component updates: shown, hidden
+    points = bars["value"]["data"]
+    centres = sorted({t for t, _, _, _ in points})
     assert centres == pytest.approx([(w["start"] + w["end"]) / 2 for w in doc["windows"]]) and len(centres) == 5
+    assert [w for _, w, _, _ in points[:: len(LABELS)]] == ["0.0-1.0 s", "0.2-1.2 s", "0.5-1.5 s", "0.8-1.8 s",
+                                                             "1.0-2.0 s"]  # fmt: skip
     for t in centres:
-        probs = {c: p for time_s, p, c in points if time_s == t}
+        probs = {c: p for time_s, _, p, c in points if time_s == t}
         assert set(probs) == set(LABELS) and sum(probs.values()) == pytest.approx(1.0, abs=1e-5)
     assert re.match(r"Labelled 60 frames \(2\.0 s\) on cpu in [\d.]+ s: a person is in view in \d+ of them", summary)
 
 
 def test_model_info_and_missing_models(client: Client, model: Path, tmp_path: Path):
     info, card = client.predict(str(model), "cpu", api_name="/model")
-    assert "3 labels:** wave, clap, jump" in info and "layout `ntu25`" in info
+    assert "<b>3 labels</b></summary>\n\nwave, clap, jump" in info and "layout `ntu25`" in info
+    assert f"`{model.name}` on `cpu`" in info and str(model) not in info  # its name, not its server path
     assert "no model card" in card
     info, _ = client.predict("", "auto", api_name="/model")  # the embedded default (absent in these tests)
-    assert info.startswith("**No model available.** no default model:") and "Hub repo id" in info
+    assert info.startswith("**No model available.** this server has no default model; type the Hub id")
+    assert "SKELREC_DEFAULT_MODEL" not in info and "/" not in info.replace("owner/name", "")  # no operator advice
+    info, _ = client.predict("owner", "cpu", api_name="/model")  # a bare owner is not a Hub id
+    assert info.startswith("**No model available.** 'owner' is not a model name: a Hub id is owner/name")
     (tmp_path / "empty").mkdir()
     info, _ = client.predict(str(tmp_path / "empty"), "cpu", api_name="/model")
     assert info.startswith("**No model available.**") and "empty" in info
@@ -141,13 +155,40 @@ def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
 def test_a_hub_model_is_downloaded_shown_and_used(client: Client, hub: FakeHub, video: Path, tmp_path: Path):
     sha = hub.add_repo("org/random", random_classifier(tmp_path / "random", repo_id="org/random"))
     info, card = client.predict("org/random", "cpu", api_name="/model")
-    assert f"`org/random @ {sha[:10]}`" in info and "3 labels:** wave, clap, jump" in info
+    assert f"`org/random @ {sha[:10]}`" in info and "wave, clap, jump" in info
     assert "Random weights, for tests." in card and not card.startswith("---")  # the card, without front matter
-    *_, files, _ = label(client, video, text=" org/random ", device="cpu")
+    *_, files, _ = label(client, video, text=" org/random ", device="cpu")  # spaces around are ignored
     doc = json.loads(next(Path(f) for f in files if f.endswith(".json")).read_text())
     assert (doc["model"]["source"], doc["model"]["commit"]) == ("org/random", sha)
     info, _ = client.predict("org/missing", "cpu", api_name="/model")
     assert info.startswith("**No model available.** no model repo 'org/missing'")
+
+
+def test_an_unreachable_hub_gets_a_message_for_visitors(
+    client: Client, hub: FakeHub, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    """Offline mode or no network: the visitor is told the model is not available here; the log keeps the advice."""
+    for env in ({"HF_HUB_OFFLINE": "1"}, {"HF_ENDPOINT": "http://127.0.0.1:9"}):  # cache only / nothing listening
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        info, _ = client.predict("org/elsewhere", "cpu", api_name="/model")
+        assert info.startswith("**No model available.** the model 'org/elsewhere' is not available on this server")
+        assert "ask the operator" in info and "HF_" not in info and "cache" not in info
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    assert "HF_HUB_OFFLINE" in caplog.text  # the operator's advice, in the server log
+
+
+def test_whole_clip_agrees_with_the_segments(client: Client, video: Path, model: Path):
+    """The headline follows the segments' rule: no window confident enough -> "no action", as its only segment."""
+    for min_confidence, state in ((1.0, "uncertain"), (0.0, "action")):
+        _, top, _, _, table, files, _ = label(
+            client, video, text=str(model), device="cpu", window_stride=0.5, smoothing="none",
+            min_confidence=min_confidence, mirrored=False,
+        )  # fmt: skip
+        doc = json.loads(next(Path(f) for f in files if f.endswith(".json")).read_text())
+        assert [s["state"] for s in doc["segments"]] == [state]
+        assert top["label"] == doc["segments"][0]["label"] == table["data"][0][2]
+    assert top["label"] in LABELS
 
 
 def test_service_checks_its_arguments(model: Path, tmp_path: Path):
@@ -226,7 +267,7 @@ def test_simultaneous_requests_complete_with_bounded_memory(client: Client, mode
         ]
         jobs = [client.submit(handle_file(str(v)), str(model), "cpu", api_name="/label") for v in videos]
         for job, v in zip(jobs, videos, strict=True):
-            overlay, top, _, _, files, _ = job.result(timeout=120)
+            overlay, top, _, _, _, files, _ = job.result(timeout=120)
             assert top["label"] in LABELS and Path(overlay).name == v.name
             assert sorted(Path(f).name for f in files) == [f"{v.stem}.csv", f"{v.stem}.json"]
 
@@ -275,7 +316,7 @@ def build(client: Client, base: Path, **settings: object) -> tuple:
     return client.predict(str(base), **(options | settings), api_name="/teach_build")
 
 
-def test_teach_round_trip(url: str, model: Path, teach_clips: dict[str, list[Path]], tmp_path: Path):
+def test_teach_round_trip(url: str, app_dir: Path, model: Path, teach_clips: dict[str, list[Path]], tmp_path: Path):
     client = Client(url, verbose=False)  # a session of its own
     wave, bow = teach_clips["wave"], teach_clips["bow"]
     table, choice, video, uploads = add_clips(client, "wave", video=wave[0])  # a recording (or upload)
@@ -288,15 +329,17 @@ def test_teach_round_trip(url: str, model: Path, teach_clips: dict[str, list[Pat
     table, choice = client.predict("jumping jack", api_name="/teach_remove")
     assert table["data"] == [["bow", 2], ["wave", 2]] and [c[0] for c in choice["choices"]] == ["bow", "wave"]
 
-    accuracy, summary, zipped, folder = build(client, model, pooling="mean")  # the Feature choice (default: joints)
+    accuracy, summary, zipped, name = build(client, model, pooling="mean")  # the Feature choice (default: joints)
+    assert name == "taught-1"  # the model box names it; its folder stays on the server
+    (folder,) = (app_dir / "work" / "taught").glob(f"*/{name}")
     assert accuracy["headers"] == RESULT_COLUMNS and accuracy["data"] == [["bow", 2, 2, 100.0], ["wave", 2, 2, 100.0]]
     assert "**Taught 2 actions** from 4 clips with `prototype`" in summary and "accuracy: **100.0 %**" in summary
-    config = json.loads((Path(folder) / "config.json").read_text())
+    config = json.loads((folder / "config.json").read_text())
     assert config["head"]["config"]["pooling"] == config["teach"]["pooling"] == "mean"
     threshold = float(re.search(r"below \*\*([\d.]+)\*\* is labelled `unknown`", summary).group(1))
     assert threshold == pytest.approx(config["teach"]["open_set"]["threshold"], abs=5e-4)
-    session = Path(folder).parent.name  # <workdir>/taught/<session>/taught-1; the clips in <workdir>/teach/<session>
-    examples = Path(folder).parents[2] / "teach" / session
+    session = folder.parent.name  # <workdir>/taught/<session>/taught-1; the clips in <workdir>/teach/<session>
+    examples = folder.parents[2] / "teach" / session
     assert sorted(p.relative_to(examples).as_posix() for p in examples.rglob("*") if p.is_file()) == [
         "bow/clip1.mp4", "bow/clip2.mp4", "wave/clip1.mp4", "wave/clip2.mp4"
     ]  # fmt: skip
@@ -308,13 +351,13 @@ def test_teach_round_trip(url: str, model: Path, teach_clips: dict[str, list[Pat
     _, unzipped = load_model(tmp_path / "taught-1")
     assert unzipped["labels"] == ["bow", "wave", UNKNOWN_LABEL] == config["labels"]
 
-    # the Label tab shows and uses it (its model box now holds the folder)
-    info, card = client.predict(folder, "cpu", api_name="/model")
-    assert "3 labels:** bow, wave, unknown" in info and "## Taught actions" in card
+    # the Label tab shows and uses it (its model box now holds its name, which only this session knows)
+    info, card = client.predict(name, "cpu", api_name="/model")
+    assert "bow, wave, unknown" in info and str(app_dir) not in info and "## Taught actions" in card
     new_bow = action_clip(tmp_path / "bow.mp4", *TEACH_ACTIONS["bow"], seed=3)
-    _, top, _, _, files, _ = label(client, new_bow, text=folder, device="cpu", smoothing="none", min_confidence=0.0)
+    _, top, _, _, _, files, _ = label(client, new_bow, text=name, device="cpu", smoothing="none", min_confidence=0.0)
     doc = json.loads(next(Path(f) for f in files if f.endswith(".json")).read_text())
-    assert doc["model"]["source"] == folder and doc["model"]["labels"] == ["bow", "wave", UNKNOWN_LABEL]
+    assert doc["model"]["source"] == name and doc["model"]["labels"] == ["bow", "wave", UNKNOWN_LABEL]
     assert top["label"] == "bow" and doc["segments"][0]["label"] == "bow"
 
 
