@@ -28,8 +28,8 @@ COPY pyproject.toml setup.py README.md ./
 COPY skelrec ./skelrec
 COPY app ./app
 COPY weights ./weights
-# scikit-image holds the public-domain photo the app's example video is rendered from.
-RUN pip install . "scikit-image==0.26.0"
+# The app ships the photo its example video is rendered from: no scikit-image needed.
+RUN pip install .
 
 RUN useradd --create-home --uid 1000 skelrec \
     && mkdir -p /cache \
