@@ -41,7 +41,7 @@ from skelrec.teach.card import taught_config
 from skelrec.teach.clips import ClipSet
 from skelrec.teach.examples import UNKNOWN_LABEL, ActionFolder, ExampleClip, find_actions, load_poses
 from skelrec.teach.methods import TEACH_METHODS, FitContext, TeachMethod, build_teach_method
-from skelrec.teach.openset import DEFAULT_SIGMAS, OpenSetThreshold, calibrate_threshold
+from skelrec.teach.openset import DEFAULT_RATIO, OpenSetThreshold, calibrate_threshold
 from skelrec.teach.validation import ActionScore, HeldOutScores, cross_validate
 
 __all__ = ["SkippedClip", "TeachProgress", "TeachResult", "TeachSettings", "teach"]
@@ -67,7 +67,8 @@ class TeachSettings:
             skeleton augmentations).
         copies: copies per example with ``augment``.
         diffusion_steps: DDIM steps of the diffusion augmentation.
-        sigmas: open-set threshold rule (:mod:`~skelrec.teach.openset`).
+        open_set_ratio: the open-set threshold as a fraction of the examples' lowest held-out similarity to their
+            own action (:mod:`~skelrec.teach.openset`).
         pooling: the encoder feature the head of a frozen-encoder method reads (:mod:`skelrec.models.pooling`;
             recorded in the head's config, so labeling applies it too); ``None``: :data:`DEFAULT_POOLING`.
         seed: augmentations and fitting.
@@ -79,7 +80,7 @@ class TeachSettings:
     augment: bool = False
     copies: int = 4
     diffusion_steps: int = 50
-    sigmas: float = DEFAULT_SIGMAS
+    open_set_ratio: float = DEFAULT_RATIO
     pooling: str | None = None
     seed: int = 0
 
@@ -305,7 +306,7 @@ def teach(
         clips = clips.with_embeddings(model_base.embed(clips.x, clips.mask, pooling=s.feature))
         report("embed", 1, 1)
     held_out = cross_validate(method, clips, ctx, progress=lambda done, total: report("evaluate", done, total))
-    threshold = calibrate_threshold(held_out, sigmas=s.sigmas) if open_set else None
+    threshold = calibrate_threshold(held_out, ratio=s.open_set_ratio) if open_set else None
     model = method.classifier(method.fit(clips, ctx, unknown_threshold=threshold.threshold if threshold else None), ctx)
     report("fit", 1, 1)
     rejected = None
