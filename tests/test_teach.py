@@ -241,7 +241,7 @@ def test_open_set_threshold_rule():
     sims = np.array([[0.9, 0.1], [0.7, 0.2], [0.2, 0.8], [0.1, 0.6]], np.float32)
     held = HeldOutScores(np.array([0, 0, 1, 1]), sims, sims, folds=4)  # own similarities 0.9, 0.7, 0.8, 0.6
     t = calibrate_threshold(held)
-    assert t.threshold == pytest.approx(0.5 * 0.6) and t.clips == 4 and t.lowest == pytest.approx(0.6)  # default
+    assert t.threshold == pytest.approx(0.4 * 0.6) and t.clips == 4 and t.lowest == pytest.approx(0.6)  # default
     assert calibrate_threshold(held, ratio=0.8).threshold == pytest.approx(0.8 * 0.6)
     unlike = HeldOutScores(np.array([0, 0]), np.array([[0.9], [-0.2]]), np.array([[0.9], [-0.2]]), folds=2)
     assert calibrate_threshold(unlike).threshold == 0.0  # an example unlike its own action: accept what is related
