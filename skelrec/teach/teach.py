@@ -190,7 +190,8 @@ class TeachResult:
             lines.append(f"  {a.label:<{width}}  {a.clips} clip(s)  {score}")
         if self.accuracy is not None and self.held_out is not None:
             folds = "" if self.held_out.leave_one_out else f" ({self.held_out.folds} folds)"
-            lines.append(f"{self.protocol} accuracy{folds}: {100 * self.accuracy:.1f} % ({self.caveat})")
+            lines.append(f"{self.protocol} accuracy{folds}: {100 * self.accuracy:.1f} %")
+            lines.append(f"  = {self.caveat}")
         if self.rejected:
             lines.append(f"{self.rejected} held-out example(s) fell below the open-set threshold")
         lines += [f"skipped {s.path}: {s.reason}" for s in self.skipped]

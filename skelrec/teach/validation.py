@@ -32,8 +32,8 @@ from skelrec.teach.methods import FitContext, TeachMethod
 __all__ = ["SAME_PERSON_CAVEAT", "ActionScore", "HeldOutScores", "assign_folds", "cross_validate"]
 
 SAME_PERSON_CAVEAT = (
-    "held-out accuracy over your own clips: it shows how well they agree with each other; other people may differ "
-    "(name clips PERSON__name.mp4 with clips of two or more people to measure leave-one-person-out accuracy)"
+    "held-out accuracy over your own clips: it shows how well they agree with each other; other people may differ. "
+    "Clips of two or more people, named PERSON__name.mp4, add a leave-one-person-out accuracy"
 )
 """What a leave-one-out figure over the examples means, said wherever it is shown (CLI, model card, app)."""
 
