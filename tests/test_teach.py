@@ -7,6 +7,7 @@ scikit-image's public-domain astronaut photo run through the real MediaPipe.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -238,16 +239,65 @@ def test_folds_hold_out_generated_copies_with_their_original():
 
 def test_open_set_threshold_rule():
     sims = np.array([[0.9, 0.1], [0.7, 0.2], [0.2, 0.8], [0.1, 0.6]], np.float32)
-    held = HeldOutScores(np.array([0, 0, 1, 1]), sims, sims, folds=4)
-    own = np.array([0.9, 0.7, 0.8, 0.6])
-    t = calibrate_threshold(held, sigmas=2)
-    assert t.threshold == pytest.approx(own.mean() - 2 * own.std()) and t.clips == 4
-    assert calibrate_threshold(held).threshold == pytest.approx(own.mean() - own.std())  # default: one sigma
-    tight = HeldOutScores(np.array([0, 0]), np.array([[0.9], [0.9]]), np.array([[0.9], [0.9]]), folds=2)
-    assert calibrate_threshold(tight).threshold == pytest.approx(0.9 - 0.05)  # the spread floor
+    held = HeldOutScores(np.array([0, 0, 1, 1]), sims, sims, folds=4)  # own similarities 0.9, 0.7, 0.8, 0.6
+    t = calibrate_threshold(held)
+    assert t.threshold == pytest.approx(0.4 * 0.6) and t.clips == 4 and t.lowest == pytest.approx(0.6)  # default
+    assert calibrate_threshold(held, ratio=0.8).threshold == pytest.approx(0.8 * 0.6)
+    unlike = HeldOutScores(np.array([0, 0]), np.array([[0.9], [-0.2]]), np.array([[0.9], [-0.2]]), folds=2)
+    assert calibrate_threshold(unlike).threshold == 0.0  # an example unlike its own action: accept what is related
+    with pytest.raises(SkelrecError, match="ratio must be in"):
+        calibrate_threshold(held, ratio=1.5)
     single = HeldOutScores(np.array([0, 1]), np.eye(2), np.eye(2), folds=2)
     with pytest.raises(SkelrecError, match="at least two clips"):
         calibrate_threshold(single)
+
+
+def person_embeddings(centres: torch.Tensor, person: torch.Tensor, clips: int, seed: int) -> tuple[torch.Tensor, ...]:
+    """Features of ``clips`` clips of every action ``centres`` ``(K, D)`` by one person: the action, the person's
+    own style ``person`` ``(D,)`` (the same in every action, as body size and habits are) and a little noise."""
+    g = torch.Generator().manual_seed(seed)
+    k, dim = centres.shape
+    x = centres.repeat_interleave(clips, 0) + person + 0.05 * torch.randn(k * clips, dim, generator=g)
+    return x, torch.arange(k).repeat_interleave(clips)
+
+
+def test_threshold_accepts_a_taught_action_by_another_person_and_rejects_a_far_clip():
+    """Taught from 3 tight clips of one person, the same actions by another person (another style offset) are far
+    less similar than the examples are to each other -- yet they must be accepted; an untaught action must not."""
+    g = torch.Generator().manual_seed(0)
+    dim = 128
+    centres = torch.randn(4, dim, generator=g)  # 3 taught actions + 1 never taught
+    alice, bob = 0.6 * torch.randn(dim, generator=g), 0.6 * torch.randn(dim, generator=g)
+    x, y = person_embeddings(centres[:3], alice, 3, seed=1)
+    method, ctx = build_teach_method("prototype"), FitContext(("a", "b", "c"))
+    support = ClipSet.of_features(x, y)
+    held = cross_validate(method, support, ctx)
+    threshold = calibrate_threshold(held)
+    head = method.fit(support, ctx, unknown_threshold=threshold.threshold)
+    bob_x, bob_y = person_embeddings(centres[:3], bob, 5, seed=2)
+    far_x, _ = person_embeddings(centres[3:], bob, 5, seed=3)
+    with torch.no_grad():
+        assert head(bob_x).argmax(1).tolist() == bob_y.tolist()  # accepted, and right
+        assert (head(far_x).argmax(1) == 3).all()  # "unknown"
+        bob_sims = head.similarities(bob_x).max(1).values
+    own = held.own_similarities()
+    former = own.mean() - max(own.std(), 0.05)  # the former rule: the tightest same-person spread
+    assert (bob_sims.numpy() < former).all()  # ... which called every clip of the other person unknown
+
+
+def test_leave_one_person_out_holds_out_every_person_at_once():
+    """A and B by alice and by bob, C by alice only. With alice held out, her A and B are classified by bob's
+    clips alone; her C leaves no clip of C behind, so it is not counted."""
+    clips = hand_clips([[1, 0], [0, 1], [1, 0.2], [0.2, 1], [-1, -1]], [0, 1, 0, 1, 2])
+    persons = np.array(["alice", "alice", "bob", "bob", "alice"])
+    held = cross_validate(build_teach_method("prototype", center=False), clips, FitContext(("A", "B", "C")),
+                          groups=persons)  # fmt: skip
+    assert held is not None and held.folds == 2 and held.grouped and not held.leave_one_out
+    assert held.counted.tolist() == [True, True, True, True, False]
+    assert held.accuracy == 1.0
+    two = hand_clips([[1, 0], [0, 1]], [0, 1])
+    alone = cross_validate(build_teach_method("prototype"), two, FitContext(("A", "B")), groups=np.array(["a", "b"]))
+    assert alone is None  # no action by two persons: nothing to measure
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -271,8 +321,50 @@ def test_taught_folder_is_an_ordinary_checkpoint(taught, base: Path):
     assert [a["clips"] for a in teach_section["actions"]] == [["clip0.npz", "clip1.npz", "clip2.npz"]] * 3
     assert teach_section["held_out"]["folds"] == 9
     card = (out / "README.md").read_text()
-    for text in ("## Taught actions", "| raise left | 3 |", "leave-one-out", "Open set", "skelrec teach examples"):
+    for text in (
+        "## Taught actions",
+        "| raise left | 3 | 6.0 |",
+        "leave-one-out",
+        "Open set",
+        "skelrec teach examples",
+    ):
         assert text in card
+
+
+def test_card_records_the_training_data_and_says_what_held_out_accuracy_means(taught):
+    out, result = taught
+    config = load_model(out)[1]
+    card = (out / "README.md").read_text()
+    assert "Not recorded" not in card and "1 persons" not in card
+    assert "Input: `kinect20` skeletons (20 joints), 16 frames, 1 person," in card
+    examples = config["training"]["data"][0]
+    assert examples["id"] == "examples" and examples["name"] == (
+        "Example clips taught with `skelrec teach`: 3 action(s), 9 clips, 18.0 s in total (both up: 3 clips, 6.0 s, "
+        "raise left: 3 clips, 6.0 s, raise right: 3 clips, 6.0 s); poses by `mediapipe` (frame stride 1); persons "
+        "not named (clips named PERSON__clip.mp4 say who is in them)"
+    )
+    assert "## Training data and terms" in card and examples["name"] in card
+    assert config["teach"]["durations_seconds"] == {"both up": 6.0, "raise left": 6.0, "raise right": 6.0}
+    caveat = "held-out accuracy over your own clips: it shows how well they agree with each other; other people may"
+    assert caveat in card and caveat in result.describe() and caveat in config["teach"]["held_out"]["meaning"]
+    assert result.cross_person is None and config["teach"]["leave_one_person_out"] is None
+
+
+def test_clips_named_by_person_give_a_leave_one_person_out_accuracy(base: Path, tmp_path: Path):
+    clips = {move: [movement(move, seed=10 * i + k) for i in range(4)] for k, move in enumerate(MOVES)}
+    for move, sequences in clips.items():
+        for i, poses in enumerate(sequences):
+            poses.save(tmp_path / "examples" / move / f"{('alice', 'bob')[i % 2]}__clip{i}.npz")
+    result = teach(tmp_path / "examples", tmp_path / "model", base=base, device="cpu")
+    assert sorted(set(result.persons)) == ["alice", "bob"]
+    assert result.cross_person is not None and result.cross_person.folds == 2 and result.cross_person_accuracy == 1.0
+    assert "with each of the 2 persons held out in turn (taught from the others' clips) it is 100.0 %" in (
+        result.describe()
+    )
+    config = load_model(tmp_path / "model")[1]
+    assert config["teach"]["leave_one_person_out"]["accuracy"] == 1.0
+    assert [m["protocol"] for m in config["metrics"]] == ["leave-one-out", "leave-one-person-out"]
+    assert "2 named person(s): alice, bob" in config["training"]["data"][0]["name"]
 
 
 def test_taught_model_labels_a_clip(taught):
@@ -284,17 +376,26 @@ def test_taught_model_labels_a_clip(taught):
     assert labeler.model_info()["clip_seconds"] == pytest.approx(2.0)
 
 
-def test_open_set_labels_a_far_clip_unknown(taught):
+def transformed(poses: PoseSequence, scale: tuple[float, float, float]) -> PoseSequence:
+    """``poses`` with its world landmarks scaled per axis (another body shape; ``-1`` on y: upside down)."""
+    world = poses.world * np.array(scale, np.float32)
+    image = np.where(poses.present[..., None, None], world * 0.35 + 0.5, 0).astype(np.float32)
+    return dataclasses.replace(poses, world=world, image=image)
+
+
+def test_open_set_labels_a_far_clip_unknown_and_accepts_another_body(taught):
     out, _ = taught
     model, _ = load_model(out)
     base = TeachBase.load(out, device="cpu")
     near = base.model_inputs([base.skeleton(movement("raise_left", seed=7))])
-    far = base.model_inputs([base.skeleton(movement(None, seed=7))])  # standing still
+    other_body = transformed(movement("raise_left", seed=7), (1.15, 0.9, 1.0))  # broader, shorter person
+    handstand = transformed(movement(None, seed=7), (1.0, -1.0, 1.0))  # upside down: like no taught action
     with torch.no_grad():
         assert model(*near).argmax(1).item() == 1
-        assert model(*far).argmax(1).item() == 3  # "unknown"
+        assert model(*base.model_inputs([base.skeleton(other_body)])).argmax(1).item() == 1
+        assert model(*base.model_inputs([base.skeleton(handstand)])).argmax(1).item() == 3  # "unknown"
     labeler = Labeler.from_pretrained(out, device="cpu")  # the labeler needs no hook: "unknown" is the last label
-    assert [d.label for d in labeler.label_poses(movement(None, seed=7)).decisions] == [UNKNOWN_LABEL]
+    assert [d.label for d in labeler.label_poses(handstand).decisions] == [UNKNOWN_LABEL]
 
 
 @pytest.mark.parametrize(("method", "head"), [("knn", "knn"), ("linear", "linear")])

@@ -42,6 +42,8 @@ PROTOCOLS = {
     "semi": "semi-supervised: fine-tuning with a small fraction of the training labels",
     "leave-one-out": "each example clip is classified by the model taught without it (`skelrec teach`)",
     "cross-validation": "each fold of the example clips is classified by the model taught without it (`skelrec teach`)",
+    "leave-one-person-out": "each person's example clips are classified by the model taught from the other persons' "
+    "clips (`skelrec teach`)",
 }
 
 
@@ -215,8 +217,13 @@ def _summary(config: Mapping[str, Any]) -> str:
     return (
         f"A skelrec model: {what}{how}.\n\n"
         f"Input: `{layout}` skeletons ({joints} joints), {config['clip_length']} frames, "
-        f"up to {config['num_persons']} persons, normalized as recorded in `config.json`."
+        f"{_persons(int(config['num_persons']))}, normalized as recorded in `config.json`."
     )
+
+
+def _persons(n: int) -> str:
+    """``1 person`` or ``up to n persons`` (a model input holds ``n`` person slots)."""
+    return "1 person" if n == 1 else f"up to {n} persons"
 
 
 def _usage(repo: str) -> str:

@@ -3,7 +3,9 @@
 The folder rules (labels from folder names, which files are clips, how their poses are read) are those of
 :mod:`skelrec.datasets.clip_folders`, shared with the ``video_folder`` dataset reader and re-exported here. What
 teach adds: the label :data:`UNKNOWN_LABEL`, which an open-set model uses for clips far from every taught action, is
-reserved by default (:func:`find_actions`), and :class:`ExampleClip` holds the poses of one example.
+reserved by default (:func:`find_actions`), :class:`ExampleClip` holds the poses of one example, and a clip named
+``PERSON__anything.mp4`` (two underscores) says which person it shows (:func:`person_of`), so that ``skelrec teach``
+can measure leave-one-person-out accuracy.
 """
 
 from __future__ import annotations
@@ -28,7 +30,18 @@ __all__ = [
     "is_clip",
     "label_key",
     "load_poses",
+    "person_of",
 ]
+
+PERSON_SEPARATOR = "__"
+
+
+def person_of(path: Path) -> str | None:
+    """The person a clip shows: the part of its file name before ``__`` (``alice__wave1.mp4`` -> ``alice``);
+    ``None`` without one."""
+    person, sep, _ = Path(path).name.partition(PERSON_SEPARATOR)
+    return person.strip() or None if sep else None
+
 
 UNKNOWN_LABEL = "unknown"
 """The label an open-set model gives a clip far from every taught action."""
@@ -49,6 +62,11 @@ class ExampleClip:
     action: int
     path: Path
     poses: PoseSequence
+
+    @property
+    def person(self) -> str | None:
+        """The person the clip shows (:func:`person_of`), ``None`` when its name does not say."""
+        return person_of(self.path)
 
     @property
     def valid_frames(self) -> int:

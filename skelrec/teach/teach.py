@@ -41,8 +41,8 @@ from skelrec.teach.card import taught_config
 from skelrec.teach.clips import ClipSet
 from skelrec.teach.examples import UNKNOWN_LABEL, ActionFolder, ExampleClip, find_actions, load_poses
 from skelrec.teach.methods import TEACH_METHODS, FitContext, TeachMethod, build_teach_method
-from skelrec.teach.openset import DEFAULT_SIGMAS, OpenSetThreshold, calibrate_threshold
-from skelrec.teach.validation import ActionScore, HeldOutScores, cross_validate
+from skelrec.teach.openset import DEFAULT_RATIO, OpenSetThreshold, calibrate_threshold
+from skelrec.teach.validation import SAME_PERSON_CAVEAT, ActionScore, HeldOutScores, cross_validate
 
 __all__ = ["SkippedClip", "TeachProgress", "TeachResult", "TeachSettings", "teach"]
 
@@ -67,7 +67,8 @@ class TeachSettings:
             skeleton augmentations).
         copies: copies per example with ``augment``.
         diffusion_steps: DDIM steps of the diffusion augmentation.
-        sigmas: open-set threshold rule (:mod:`~skelrec.teach.openset`).
+        open_set_ratio: the open-set threshold as a fraction of the examples' lowest held-out similarity to their
+            own action (:mod:`~skelrec.teach.openset`).
         pooling: the encoder feature the head of a frozen-encoder method reads (:mod:`skelrec.models.pooling`;
             recorded in the head's config, so labeling applies it too); ``None``: :data:`DEFAULT_POOLING`.
         seed: augmentations and fitting.
@@ -79,7 +80,7 @@ class TeachSettings:
     augment: bool = False
     copies: int = 4
     diffusion_steps: int = 50
-    sigmas: float = DEFAULT_SIGMAS
+    open_set_ratio: float = DEFAULT_RATIO
     pooling: str | None = None
     seed: int = 0
 
@@ -122,10 +123,15 @@ class TeachResult:
         skipped: clips not used (nobody found in them).
         method: the teach method's name.
         open_set: the calibrated open-set threshold, or ``None`` for a closed set.
-        held_out: the cross-validation scores (``None`` when no action has two clips).
+        held_out: the cross-validation scores (``None`` when no action has two clips): over the examples, usually
+            of one person (:data:`~skelrec.teach.validation.SAME_PERSON_CAVEAT`).
+        persons: the persons the example clips show (``PERSON__clip.mp4``, :func:`~skelrec.teach.examples.person_of`;
+            clips without a name count as one unnamed person ``""``).
+        cross_person: leave-one-person-out scores when the clips show two or more persons, else ``None``.
         rejected: held-out examples (of actions with two clips or more) below the open-set threshold.
         augment: ``"diffusion"``, ``"skeleton"`` or ``None``; ``copies`` per example.
         clip_seconds: the labeling window of the taught model.
+        durations: per action, the total duration in seconds of its clips used (first to last frame with a person).
         base: the base model's name; ``seconds``: wall time of :func:`teach`.
     """
 
@@ -142,6 +148,9 @@ class TeachResult:
     copies: int
     clip_seconds: float
     base: str
+    durations: dict[str, float] = field(default_factory=dict)
+    persons: list[str] = field(default_factory=list)
+    cross_person: HeldOutScores | None = None
     seconds: float = 0.0
 
     @property
@@ -153,6 +162,22 @@ class TeachResult:
     def protocol(self) -> str:
         """``leave-one-out`` or ``cross-validation`` (k folds)."""
         return "leave-one-out" if self.held_out is None or self.held_out.leave_one_out else "cross-validation"
+
+    @property
+    def cross_person_accuracy(self) -> float | None:
+        """Leave-one-person-out accuracy (``None`` unless the clips show two or more persons)."""
+        return None if self.cross_person is None else self.cross_person.accuracy
+
+    @property
+    def caveat(self) -> str:
+        """What the held-out accuracy means: over the examples' own people (always shown with it)."""
+        if self.cross_person_accuracy is None:
+            return SAME_PERSON_CAVEAT
+        return (
+            f"held-out accuracy over your own clips; with each of the {len(set(self.persons))} persons held out in "
+            f"turn (taught from the others' clips) it is {100 * self.cross_person_accuracy:.1f} %: expect about that "
+            "on new people"
+        )
 
     def describe(self) -> str:
         """A few lines for the terminal: the actions, held-out accuracy, threshold, skipped clips, where it went."""
@@ -166,6 +191,7 @@ class TeachResult:
         if self.accuracy is not None and self.held_out is not None:
             folds = "" if self.held_out.leave_one_out else f" ({self.held_out.folds} folds)"
             lines.append(f"{self.protocol} accuracy{folds}: {100 * self.accuracy:.1f} %")
+            lines.append(f"  = {self.caveat}")
         if self.rejected:
             lines.append(f"{self.rejected} held-out example(s) fell below the open-set threshold")
         lines += [f"skipped {s.path}: {s.reason}" for s in self.skipped]
@@ -305,7 +331,9 @@ def teach(
         clips = clips.with_embeddings(model_base.embed(clips.x, clips.mask, pooling=s.feature))
         report("embed", 1, 1)
     held_out = cross_validate(method, clips, ctx, progress=lambda done, total: report("evaluate", done, total))
-    threshold = calibrate_threshold(held_out, sigmas=s.sigmas) if open_set else None
+    persons = [c.person or "" for c in found]
+    cross_person = cross_validate(method, clips, ctx, groups=np.array(persons)) if len(set(persons)) >= 2 else None
+    threshold = calibrate_threshold(held_out, ratio=s.open_set_ratio) if open_set else None
     model = method.classifier(method.fit(clips, ctx, unknown_threshold=threshold.threshold if threshold else None), ctx)
     report("fit", 1, 1)
     rejected = None
@@ -325,6 +353,9 @@ def teach(
         copies=s.copies if augment else 0,
         clip_seconds=round(float(np.median([c.seconds for c in found])), 3),
         base=model_base.loaded.source,
+        durations={label: round(sum(c.seconds for c in found if c.action == i), 3) for i, label in enumerate(labels)},
+        persons=persons,
+        cross_person=cross_person,
     )
     config, card = taught_config(model, model_base, result, settings=s, pose=pose or PoseOptions(),
                                  mirrored=mirrored, command=command)  # fmt: skip
