@@ -87,7 +87,7 @@ class TaughtModel:
         if r.accuracy is None:
             lines.append("Accuracy not measured: every action has a single clip (add a second one to measure it).")
         else:
-            lines.append(f"{r.protocol.capitalize()} accuracy: **{100 * r.accuracy:.1f} %**.")
+            lines.append(f"{r.protocol.capitalize()} accuracy: **{100 * r.accuracy:.1f} %** ({r.caveat}).")
         if r.open_set is None:
             lines.append("Closed set: every clip gets the nearest taught action.")
         else:

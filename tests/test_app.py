@@ -334,6 +334,7 @@ def test_teach_round_trip(url: str, app_dir: Path, model: Path, teach_clips: dic
     (folder,) = (app_dir / "work" / "taught").glob(f"*/{name}")
     assert accuracy["headers"] == RESULT_COLUMNS and accuracy["data"] == [["bow", 2, 2, 100.0], ["wave", 2, 2, 100.0]]
     assert "**Taught 2 actions** from 4 clips with `prototype`" in summary and "accuracy: **100.0 %**" in summary
+    assert "over your own clips" in summary and "other people may differ" in summary  # what leave-one-out means
     config = json.loads((folder / "config.json").read_text())
     assert config["head"]["config"]["pooling"] == config["teach"]["pooling"] == "mean"
     threshold = float(re.search(r"below \*\*([\d.]+)\*\* is labelled `unknown`", summary).group(1))
