@@ -316,7 +316,7 @@ def open_text(path: Path) -> Iterator[IO[str]]:
     """
     compressed = path.name.endswith(XZ_SUFFIX)
     try:
-        with (lzma.open(path, "rt", encoding="utf-8") if compressed else path.open(encoding="utf-8")) as f:
+        with lzma.open(path, "rt", encoding="utf-8") if compressed else path.open(encoding="utf-8") as f:
             yield f
     except UnicodeDecodeError:
         raise DataFormatError(path, "not a text file", expected="a text skeleton file") from None

@@ -34,6 +34,7 @@ which yields the whole sequence as one unlabelled sample (for pretraining).
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -161,7 +162,7 @@ class PkuMmdReader(DatasetReader):
         if not found:
             where = ", ".join(map(str, self.skeleton_dirs))
             raise SkelrecError(f"{where}: holds no PKU-MMD skeleton files; expected {_NAMING}")
-        for a, b in zip(found, found[1:], strict=False):
+        for a, b in itertools.pairwise(found):
             if pku_video(a) == pku_video(b):
                 raise SkelrecError(
                     f"video {pku_video(a)} is in two skeleton files, {a} and {b}; remove one, or pass skeleton_dir=..."
