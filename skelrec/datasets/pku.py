@@ -140,14 +140,18 @@ class PkuMmdReader(DatasetReader):
     @classmethod
     def detect(cls, path: Path) -> bool:
         """A ``.txt`` or ``.txt.xz`` file whose first line holds 150 numbers, whatever its name (label files share
-        the names of skeleton files but hold 4 numbers; MSR's ``.txt`` files hold 4 or 2 per line)."""
-        if not path.name.endswith((".txt", ".txt" + XZ_SUFFIX)):
+        the names of skeleton files but hold 4 numbers; MSR's ``.txt`` files hold 4 or 2 per line); a ``.txt.xz``
+        whose compressed data is broken too, so that reading it reports the damage."""
+        compressed = path.name.endswith(".txt" + XZ_SUFFIX)
+        if not compressed and not path.name.endswith(".txt"):
             return False
         try:
             with open_text(path) as f:
                 return len(f.readline().replace(",", " ").split()) == _COLUMNS
-        except (OSError, SkelrecError):
+        except OSError:
             return False
+        except SkelrecError:  # broken xz data: only PKU-MMD streams come compressed, reading says what is wrong
+            return compressed
 
     def accepts(self, path: Path) -> bool:
         return _NAME.fullmatch(path.name) is not None

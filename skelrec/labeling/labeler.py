@@ -256,7 +256,7 @@ class Labeler:
         *,
         fps: float | None = None,
         source: str = "",
-        origin: str = "skeleton file",
+        origin: str = "skeleton",
         progress: ProgressCallback | None = None,
     ) -> LabelResult:
         """Label a skeleton sequence read from a file (a dataset recording: Kinect skeletons, no pose estimation).
@@ -272,12 +272,12 @@ class Labeler:
             layout: the layout of ``data`` (e.g. ``"ntu25"``).
             fps: frame rate of the recording; the labeler's ``skeleton_fps`` overrides it, default 30 (Kinect).
             source: the file, reported as the result's ``video``.
-            origin: where the skeletons came from (the reader's name), reported with the pose statistics.
+            origin: the file's format (the reader's name), reported with the pose statistics.
 
         Raises:
             SkelrecError: the layout cannot be converted to the model's, or the frame rate is not positive.
         """
-        self.input.check_source(layout, self.loaded.source, origin=f"the {origin}'s")
+        self.input.check_source(layout, self.loaded.source, origin=f"the {origin} file's")
         fps = float(self.skeleton_fps or fps or DEFAULT_SKELETON_FPS)
         if fps <= 0:
             raise SkelrecError(f"{source or 'skeleton file'}: frame rate {fps} is not positive; pass --fps")
