@@ -213,3 +213,27 @@ def test_real_skeleton_files(tmp_path: Path, shared_data: Path, kinect20_model: 
         doc = json.loads((tmp_path / f"{f.name.split('.')[0]}.json").read_text())
         assert doc["status"] == "ok" and doc["windows"] and (tmp_path / f"{f.name.split('.')[0]}.csv").is_file()
         assert doc["pose"]["persons"] == (2 if f.suffix in (".xz", ".skeleton") or "pku" in str(f) else 1)
+
+
+def test_a_pose_file_written_by_hand_in_the_documented_format(tmp_path: Path, posture_model: Path):
+    """The pose .npz as documented for other estimators: numpy arrays + a JSON ``meta`` naming the layout."""
+    x = ntu25()  # skelrec axes (y up, x to the subject's right); the file holds camera axes (x image-right, y down)
+    t = len(x)
+    world = (x * np.array([-1.0, -1.0, 1.0], np.float32))[None]
+    present = np.ones((1, t), bool)
+    meta = {"format_version": 1, "fps": FPS, "width": 640, "height": 480, "layout": "ntu25", "source": "cam.mp4"}
+    np.savez(
+        tmp_path / "mine.npz",
+        meta=np.array(json.dumps(meta)),
+        image=np.zeros((1, t, 25, 3), np.float32),
+        world=world,
+        visibility=np.ones((1, t, 25), np.float32),
+        present=present,
+        times=np.arange(t) / FPS,
+        frame_index=np.arange(t),
+    )
+    labeler = Labeler.from_pretrained(posture_model, device="cpu")
+    report = label_batch(labeler, [tmp_path / "mine.npz"], tmp_path / "out", formats="json")
+    assert report.count("labelled") == 1, report.describe()
+    doc = json.loads((tmp_path / "out" / "mine.json").read_text())
+    assert [s["label"] for s in doc["segments"]] == ["raise left", "rest"] and doc["duration"] == pytest.approx(5.0)
