@@ -19,6 +19,7 @@ from skelrec import cli
 from skelrec.datasets import get_reader
 from skelrec.datasets.cache import PreparedDataset
 from skelrec.datasets.pku import PKU_MMD_CLASSES, PkuMmdReader
+from skelrec.datasets.pku_streams import PkuMmdStreamReader
 from skelrec.errors import DataFormatError, SkelrecError
 from skelrec.skeleton import get_layout
 
@@ -404,3 +405,32 @@ def test_reading_a_stream_holds_one_block_of_text_not_the_whole_file(tmp_path):
     result = frames * 150 * 8  # the float64 table; the float32 sample is half of it
     assert sample.data.shape == (2, frames, 25, 3)
     assert peak < 3 * result < 3 * text_bytes, (peak, result, text_bytes)  # reading the text whole: > 8x
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# pku_mmd_streams: sliding crops over training-list streams for pretraining.
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def test_stream_crops_cover_training_streams_only(tmp_path):
+    rows = [" ".join([f"{t + 1}"] * 150) for t in range(_FRAMES)]
+    path = _dataset(tmp_path, skeleton=rows)
+    (tmp_path / "skeletons" / "0002-L.txt.xz").write_bytes(lzma.compress(path.read_bytes()))  # validation list
+    _split_files(tmp_path, train="0001-M", test="0002-L")
+    reader = get_reader("pku_mmd_streams", tmp_path, crop_frames=4, crop_stride=3)
+    assert [f.name for f in reader.files()] == ["0001-M.txt"]
+    crops = reader.read(path)
+    assert [(c.meta["start"], c.meta["end"]) for c in crops] == [(0, 4), (3, 7), (6, 10)]  # the last ends at 10
+    assert all(c.label is None and c.data.shape == (2, 4, 25, 3) for c in crops)
+    np.testing.assert_array_equal(crops[1].data[0, :, 0, 0], [4, 5, 6, 7])
+    with pytest.raises(SkelrecError, match="0002-L is not on the xsub training list"):
+        reader.read(tmp_path / "skeletons" / "0002-L.txt.xz")
+    assert not PkuMmdStreamReader.detect(path) and PkuMmdReader.detect(path)
+
+
+def test_pku_cpu_pretraining_config_points_at_the_streams_cache():
+    from skelrec.config import load_config
+
+    cfg = load_config(Path(__file__).parent.parent / "pretrain" / "configs" / "mamp" / "pku_cpu.yaml", [])
+    assert cfg.data.paths == ["caches/pku_mmd_streams"] and cfg.data.protocol is None
+    assert (cfg.data.layout, cfg.data.persons) == ("ntu25", 2)

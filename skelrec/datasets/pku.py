@@ -56,7 +56,7 @@ from skelrec.datasets.base import (
 )
 from skelrec.errors import DataFormatError, SkelrecError
 
-__all__ = ["PKU_MMD_CLASSES", "PkuMmdReader", "pku_video"]
+__all__ = ["PKU_MMD_CLASSES", "PkuMmdReader", "pku_video", "read_pku_split", "read_pku_stream"]
 
 # The 51 actions of PKU-MMD (Actions.xlsx of the release), label 1..51 -> index 0..50.
 PKU_MMD_CLASSES = (
@@ -180,7 +180,7 @@ class PkuMmdReader(DatasetReader):
 
     def read(self, path: Path) -> list[Sample]:
         video = name_fields(path, _NAME, _NAMING)["video"]
-        seq = _read_sequence(path)
+        seq = read_pku_stream(path)
         meta = {"video": video, "view": video[-1], "phase": 2 if video.startswith("A") else 1, "source": str(path)}
         label_path = self.label_dir / f"{video}.txt" if self.label_dir is not None else None
         if label_path is None or not label_path.is_file():
@@ -221,7 +221,7 @@ class PkuMmdReader(DatasetReader):
     def split(self, protocol: str, meta: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
         """Train = the split file's training videos, test = its validation videos (matched on ``meta["video"]``)."""
         self._check_protocol(protocol)
-        train, test = _read_split_file(self._split_file(protocol))
+        train, test = read_pku_split(self._split_file(protocol))
         rule = MetaSplit("video", train=frozenset(train), test=frozenset(test))
         return rule.indices(meta, protocol=f"{self.name} {protocol}")
 
@@ -234,7 +234,7 @@ class PkuMmdReader(DatasetReader):
         """The whole untrimmed stream of one skeleton file, unlabelled, whatever its name (``skelrec label``)."""
         match = _NAME.fullmatch(path.name)
         video = match["video"] if match else path.name.removesuffix(XZ_SUFFIX).removesuffix(".txt")
-        seq = _read_sequence(path)
+        seq = read_pku_stream(path)
         meta = {"video": video, "source": str(path), "start": 0, "end": seq.shape[1]}
         return Sample(seq, self.layout, video, self.name, fps=self.fps, meta=meta)
 
@@ -272,7 +272,7 @@ def pku_video(path: Path) -> str:
     return path.name.removesuffix(XZ_SUFFIX).removesuffix(".txt")
 
 
-def _read_sequence(path: Path) -> np.ndarray:
+def read_pku_stream(path: Path) -> np.ndarray:
     """A skeleton file (plain or ``.xz``, streamed) -> ``(2, T, 25, 3)`` float32 in ``ntu25`` order."""
     table, _ = read_table(path, _COLUMNS, f"numbers ({_BODIES} bodies x {_JOINTS} joints x xyz)")
     return table.reshape(-1, _BODIES, _JOINTS, 3).transpose(1, 0, 2, 3).astype(np.float32)  # (M, T, V, 3)
@@ -325,7 +325,7 @@ def _read_labels(path: Path, *, frames: int, skeleton: Path) -> list[_Action]:
     return actions
 
 
-def _read_split_file(path: Path) -> tuple[list[str], list[str]]:
+def read_pku_split(path: Path) -> tuple[list[str], list[str]]:
     """``Training videos:`` / list / ``Validation videos:`` / list -> (training videos, validation videos)."""
     lines = read_text_lines_numbered(path)
     expected = "'Training videos:', the comma-separated training list, 'Validation videos:', the validation list"
