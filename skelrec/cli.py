@@ -130,7 +130,13 @@ def pretrain(
 
 @app.command()
 def label(
-    inputs: Annotated[list[Path], typer.Argument(help="Video files, pose files (.npz) or folders of videos.")],
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Video files, pose files (.npz), skeleton files (PKU-MMD .txt/.txt.xz, NTU .skeleton, NW-UCLA .json, "
+            "UTD-MHAD .mat, MSR .txt, MSRC-12 .csv) or folders of them."
+        ),
+    ],
     model: Annotated[
         str | None, typer.Option(help="Hub repo id (owner/name) or checkpoint folder; default: the embedded model.")
     ] = None,
@@ -150,6 +156,10 @@ def label(
     mirrored: Annotated[bool, typer.Option("--mirrored", help="Videos are mirrored (webcam/selfie).")] = False,
     device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")] = "auto",
     force: Annotated[bool, typer.Option("--force", help="Label again videos that are already done.")] = False,
+    fps: Annotated[
+        float | None,
+        typer.Option(help="Frame rate of skeleton files (default: their format's, 30 for Kinect; videos keep theirs)."),
+    ] = None,
 ) -> None:
     """Label the actions in videos over time: segments and per-window scores as JSON/CSV/SRT, optional overlay."""
     from skelrec.labeling import Labeler, PoseOptions
@@ -158,7 +168,7 @@ def label(
     pose = PoseOptions(frame_stride=stride, max_side=max_side, max_frames=max_frames)
     labeler = Labeler.from_pretrained(
         model, revision=revision, device=device, window=window, stride=window_stride, smoothing=smoothing,
-        min_confidence=min_confidence, pose=pose, mirrored=mirrored,
+        min_confidence=min_confidence, pose=pose, mirrored=mirrored, skeleton_fps=fps,
     )  # fmt: skip
     with RichBatchProgress() as progress:
         report = label_batch(labeler, inputs, out, formats=formats, overlay=overlay, force=force, progress=progress)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import lzma
 import re
 from abc import ABC, abstractmethod
 from collections import Counter
@@ -16,7 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import IO, Any, ClassVar
 
 import numpy as np
 
@@ -152,6 +153,26 @@ class DatasetReader(ABC):
         for path in self.files():
             yield from self.read(path)
 
+    @classmethod
+    def for_file(cls, path: Path) -> DatasetReader:
+        """A reader for one file on its own (``skelrec inspect``, ``skelrec label``): by default over its folder."""
+        return cls(path.parent)
+
+    def read_sequence(self, path: Path) -> Sample:
+        """The whole recording of one file as one sample, labelled or not (``skelrec label`` reads files this way).
+
+        The default is :meth:`read` when that gives exactly one sample; readers of untrimmed streams (PKU-MMD)
+        return the whole stream instead of its labelled clips.
+
+        Raises:
+            DataFormatError: the file does not parse, holds no tracked skeleton, or holds several recordings.
+        """
+        samples = self.read(path)
+        if len(samples) != 1:
+            why = "no tracked skeleton" if not samples else f"{len(samples)} recordings"
+            raise DataFormatError(path, f"holds {why}", expected=f"one {self.name} recording per file")
+        return samples[0]
+
     def skip(self, reason: str, message: str) -> list[Sample]:
         """Skip a file or clip on purpose: log ``message``, count it under ``reason`` in :attr:`stats`."""
         self.stats[reason] += 1
@@ -266,10 +287,56 @@ def name_fields(path: Path, pattern: re.Pattern[str], expected: str) -> dict[str
 def read_table(path: Path, columns: int, what: str = "numbers") -> tuple[np.ndarray, list[int]]:
     """A text file of ``columns`` finite numbers per line (blank lines ignored) as ``(rows, columns)`` float64.
 
-    Returns the table and the 1-based file line number of every row.
+    Returns the table and the 1-based file line number of every row. The file (plain or ``.xz``, see
+    :func:`open_text`) is parsed in blocks of :data:`TABLE_BLOCK_LINES` lines: memory holds the table and one
+    block of text, never the whole text (an untrimmed PKU-MMD stream is ~20 MB of text).
     """
-    lines = read_text_lines_numbered(path)
-    return parse_rows(path, lines, columns, what), [n for n, _ in lines]
+    blocks: list[np.ndarray] = []
+    numbers: list[int] = []
+    for chunk in _numbered_blocks(path, TABLE_BLOCK_LINES):
+        blocks.append(parse_rows(path, chunk, columns, what))
+        numbers += [n for n, _ in chunk]
+    if not numbers:
+        raise DataFormatError(path, "file is empty", expected="skeleton data")
+    return np.concatenate(blocks), numbers
+
+
+TABLE_BLOCK_LINES = 256
+"""Lines parsed at a time by :func:`read_table`."""
+
+XZ_SUFFIX = ".xz"
+"""Suffix of xz-compressed text files, read as if they were plain (PKU-MMD's ``skeletons_xz/*.txt.xz``)."""
+
+
+@contextlib.contextmanager
+def open_text(path: Path) -> Iterator[IO[str]]:
+    """Open a UTF-8 text file for reading, decompressing ``.xz`` files on the fly (streamed, never whole).
+
+    Decoding and decompression errors raised while reading become one-line :class:`DataFormatError` s.
+    """
+    compressed = path.name.endswith(XZ_SUFFIX)
+    try:
+        with lzma.open(path, "rt", encoding="utf-8") if compressed else path.open(encoding="utf-8") as f:
+            yield f
+    except UnicodeDecodeError:
+        raise DataFormatError(path, "not a text file", expected="a text skeleton file") from None
+    except (lzma.LZMAError, EOFError) as err:
+        raise DataFormatError(path, f"broken xz data ({err})", expected="a complete .xz-compressed text file") from None
+
+
+def _numbered_blocks(path: Path, size: int) -> Iterator[list[tuple[int, str]]]:
+    """``(line number, stripped text)`` of the non-empty lines, ``size`` lines at a time."""
+    block: list[tuple[int, str]] = []
+    with open_text(path) as f:
+        for n, line in enumerate(f, start=1):
+            text = line.strip()
+            if text:
+                block.append((n, text))
+            if len(block) == size:
+                yield block
+                block = []
+    if block:
+        yield block
 
 
 def parse_rows(path: Path, lines: Sequence[tuple[int, str]], columns: int, what: str = "numbers") -> np.ndarray:
@@ -296,12 +363,9 @@ def parse_rows(path: Path, lines: Sequence[tuple[int, str]], columns: int, what:
 
 
 def read_text_lines_numbered(path: Path) -> list[tuple[int, str]]:
-    """``(line number, stripped text)`` of the non-empty lines; an error for an empty or binary file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise DataFormatError(path, "not a text file", expected="a text skeleton file") from None
-    lines = [(n, ln.strip()) for n, ln in enumerate(text.splitlines(), start=1) if ln.strip()]
+    """``(line number, stripped text)`` of the non-empty lines (plain or ``.xz``); an error for an empty or binary
+    file."""
+    lines = [ln for block in _numbered_blocks(path, TABLE_BLOCK_LINES) for ln in block]
     if not lines:
         raise DataFormatError(path, "file is empty", expected="skeleton data")
     return lines

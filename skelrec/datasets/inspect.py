@@ -66,7 +66,7 @@ def _read_detected(path: Path) -> tuple[DatasetReader, list[Sample], list[str]]:
     candidates = detect_readers(path)
     for cls in candidates:
         try:
-            reader = cls(path.parent)
+            reader = cls.for_file(path)
             if not reader.accepts(path):
                 continue
             samples = read_one(reader, path)

@@ -62,6 +62,25 @@ class NwUclaReader(DatasetReader):
     def accepts(self, path: Path) -> bool:
         return _NAME.fullmatch(path.name) is not None
 
+    @classmethod
+    def detect(cls, path: Path) -> bool:
+        """A ``.json`` file that opens with the ``all_sqe`` object's keys (``"skeletons"``), whatever its name."""
+        if path.suffix.lower() != ".json":
+            return False
+        try:
+            with path.open("rb") as f:
+                head = f.read(4096)
+        except OSError:
+            return False
+        return head.lstrip().startswith(b"{") and b'"skeletons"' in head
+
+    def read_sequence(self, path: Path) -> Sample:
+        """The clip of one file, unlabelled and whatever its name (``skelrec label``)."""
+        data = _skeleton_array(path, _load_json(path)["skeletons"])  # (T, V, 3)
+        if not data.any():
+            raise DataFormatError(path, "every joint coordinate is zero", expected="a tracked skeleton")
+        return Sample(data[None], self.layout, path.stem, self.name, meta={"source": str(path)})
+
     def read(self, path: Path) -> list[Sample]:
         fields = {k: int(v) for k, v in name_fields(path, _NAME, _NAMING).items()}
         if fields["action"] not in NW_UCLA_ACTIONS:

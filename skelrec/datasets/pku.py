@@ -18,16 +18,23 @@ error naming the label file and line. A range with ``end <= start`` is skipped w
 an all-zero clip; all-zero clips are skipped the same way (``stats["empty"]``). Phase 1 therefore yields at most
 21,544 clips from its 21,545 labelled instances. Clips are not truncated (MAMP truncates to 300 frames later).
 
-Folders: ``root`` may hold everything. The skeleton folder is the one named ``skeletons``, ``skeleton`` or
-``PKU_Skeleton_Renew`` below ``root`` (or ``root`` itself when it directly holds skeleton files), the label folder the
-one named ``labels``, ``label`` or ``Train_Label_PKU_final``, the split files are searched by name; when ``root`` is
-the skeleton folder itself, its parent is searched. ``skeleton_dir``, ``label_dir``, ``split_dir`` override the search.
+Skeleton files may be xz-compressed (``0002-L.txt.xz``, same text): they are decompressed while parsed, a block
+of lines at a time, so memory holds one sequence's array and never a whole decompressed file.
+
+Folders: ``root`` may hold everything. The skeleton folders are all those named ``skeletons``, ``skeleton``,
+``PKU_Skeleton_Renew`` or ``skeletons_xz`` below ``root`` (or ``root`` itself when it directly holds skeleton files),
+so ``root = v1/`` reads ``v1/skeletons/*.txt`` and ``v1/skeletons_xz/*.txt.xz`` together; a video found twice (in
+two folders, or as ``.txt`` and ``.txt.xz``) is an error naming both files. The label folder is the one named
+``labels``, ``label`` or ``Train_Label_PKU_final``, the split files are searched by name; when ``root`` is a skeleton
+folder itself, its parent is searched. ``skeleton_dir`` (one folder or a list), ``label_dir``, ``split_dir`` override
+the search.
 A skeleton file without a label file is skipped and counted (``stats["unlabelled"]``) unless ``unlabelled=True``,
 which yields the whole sequence as one unlabelled sample (for pretraining).
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -37,17 +44,19 @@ from typing import Any
 import numpy as np
 
 from skelrec.datasets.base import (
+    XZ_SUFFIX,
     DatasetReader,
     MetaSplit,
     Sample,
     name_fields,
+    open_text,
     read_table,
     read_text_lines_numbered,
     register_dataset,
 )
 from skelrec.errors import DataFormatError, SkelrecError
 
-__all__ = ["PKU_MMD_CLASSES", "PkuMmdReader"]
+__all__ = ["PKU_MMD_CLASSES", "PkuMmdReader", "pku_video", "read_pku_split", "read_pku_stream"]
 
 # The 51 actions of PKU-MMD (Actions.xlsx of the release), label 1..51 -> index 0..50.
 PKU_MMD_CLASSES = (
@@ -64,9 +73,12 @@ PKU_MMD_CLASSES = (
     "use a fan (with hand or paper)/feeling warm", "wear jacket", "wear on glasses", "wipe face", "writing",
 )  # fmt: skip
 
-_NAME = re.compile(r"(?P<video>(?:\d{4}|A\d+N\d+)-(?P<view>[LMR]))\.txt")
-_NAMING = "NNNN-V.txt (phase 1, e.g. 0002-L.txt) or AxxNyy-V.txt (phase 2, e.g. A10N08-L.txt), V in L/M/R"
-_SKELETON_DIRS = ("skeletons", "skeleton", "PKU_Skeleton_Renew")
+_NAME = re.compile(r"(?P<video>(?:\d{4}|A\d+N\d+)-(?P<view>[LMR]))\.txt(?:\.xz)?")
+_NAMING = (
+    "NNNN-V.txt (phase 1, e.g. 0002-L.txt) or AxxNyy-V.txt (phase 2, e.g. A10N08-L.txt), V in L/M/R, "
+    "optionally xz-compressed (.txt.xz)"
+)
+_SKELETON_DIRS = ("skeletons", "skeleton", "PKU_Skeleton_Renew", "skeletons_xz")
 _LABEL_DIRS = ("labels", "label", "Train_Label_PKU_final")
 _SPLIT_FILES = {"xsub": ("cross-subject.txt", "cross_subject_v2.txt"), "xview": ("cross-view.txt", "cross_view_v2.txt")}
 _BODIES, _JOINTS = 2, 25
@@ -90,7 +102,8 @@ class PkuMmdReader(DatasetReader):
 
     Args:
         root: folder holding the dataset (see the module docstring for what is searched).
-        skeleton_dir, label_dir, split_dir: explicit folders instead of searching ``root``.
+        skeleton_dir: skeleton folder, or a list of them, instead of searching ``root``.
+        label_dir, split_dir: explicit folders instead of searching ``root``.
         unlabelled: yield a skeleton file without a label file as one unlabelled whole-sequence sample.
     """
 
@@ -100,13 +113,13 @@ class PkuMmdReader(DatasetReader):
     protocols = tuple(_SPLIT_FILES)
     fps = 30.0
     persons = _BODIES
-    file_glob = "*-[LMR].txt"
+    file_glob = "*-[LMR].txt*"
 
     def __init__(
         self,
         root: str | Path,
         *,
-        skeleton_dir: str | Path | None = None,
+        skeleton_dir: str | Path | Sequence[str | Path] | None = None,
         label_dir: str | Path | None = None,
         split_dir: str | Path | None = None,
         unlabelled: bool = False,
@@ -115,32 +128,49 @@ class PkuMmdReader(DatasetReader):
             root, skeleton_dir=skeleton_dir, label_dir=label_dir, split_dir=split_dir, unlabelled=unlabelled
         )
         self.unlabelled = unlabelled
-        self.skeleton_dir = _given_dir(skeleton_dir, "skeleton_dir") or self._find_skeleton_dir()
+        given = [skeleton_dir] if isinstance(skeleton_dir, (str, Path)) else list(skeleton_dir or [])
+        dirs = [_given_dir(d, "skeleton_dir") for d in given]
+        self.skeleton_dirs: tuple[Path, ...] = tuple(d for d in dirs if d is not None) or self._find_skeleton_dirs()
         # when root is a skeleton folder by name, the label folder and split files sit beside it
-        beside = self.root == self.skeleton_dir and self.root.name in _SKELETON_DIRS
+        beside = self.root in self.skeleton_dirs and self.root.name in _SKELETON_DIRS
         self._search_root = self.root.parent if beside else self.root
         self.label_dir = _given_dir(label_dir, "label_dir") or _find_dir(self._search_root, _LABEL_DIRS, "label_dir")
         self.split_dir = _given_dir(split_dir, "split_dir")
 
     @classmethod
     def detect(cls, path: Path) -> bool:
-        """A PKU-MMD name whose first line holds 150 numbers (label files share the names but hold 4)."""
-        if _NAME.fullmatch(path.name) is None:
+        """A ``.txt`` or ``.txt.xz`` file whose first line holds 150 numbers, whatever its name (label files share
+        the names of skeleton files but hold 4 numbers; MSR's ``.txt`` files hold 4 or 2 per line); a ``.txt.xz``
+        whose compressed data is broken too, so that reading it reports the damage."""
+        compressed = path.name.endswith(".txt" + XZ_SUFFIX)
+        if not compressed and not path.name.endswith(".txt"):
             return False
         try:
-            with path.open(encoding="utf-8") as f:
+            with open_text(path) as f:
                 return len(f.readline().replace(",", " ").split()) == _COLUMNS
-        except (OSError, UnicodeDecodeError):
+        except OSError:
             return False
+        except SkelrecError:  # broken xz data: only PKU-MMD streams come compressed, reading says what is wrong
+            return compressed
 
     def accepts(self, path: Path) -> bool:
         return _NAME.fullmatch(path.name) is not None
 
     def files(self) -> list[Path]:
-        """Skeleton files of the skeleton folder; an error when labels are needed but no label folder exists."""
-        found = sorted(p for p in self.skeleton_dir.rglob(self.file_glob) if p.is_file() and self.accepts(p))
+        """Skeleton files of the skeleton folders, sorted by video; an error when labels are needed but no label
+        folder exists, or when a video is found twice."""
+        found = sorted(
+            (p for d in self.skeleton_dirs for p in d.rglob(self.file_glob) if p.is_file() and self.accepts(p)),
+            key=lambda p: (pku_video(p), str(p)),
+        )
         if not found:
-            raise SkelrecError(f"{self.skeleton_dir}: holds no PKU-MMD skeleton files; expected {_NAMING}")
+            where = ", ".join(map(str, self.skeleton_dirs))
+            raise SkelrecError(f"{where}: holds no PKU-MMD skeleton files; expected {_NAMING}")
+        for a, b in itertools.pairwise(found):
+            if pku_video(a) == pku_video(b):
+                raise SkelrecError(
+                    f"video {pku_video(a)} is in two skeleton files, {a} and {b}; remove one, or pass skeleton_dir=..."
+                )
         if self.label_dir is None and not self.unlabelled:
             raise SkelrecError(
                 f"{self.root}: found {len(found)} PKU-MMD skeleton files but no label folder "
@@ -150,15 +180,14 @@ class PkuMmdReader(DatasetReader):
 
     def read(self, path: Path) -> list[Sample]:
         video = name_fields(path, _NAME, _NAMING)["video"]
-        table, _ = read_table(path, _COLUMNS, f"numbers ({_BODIES} bodies x {_JOINTS} joints x xyz)")
-        seq = table.reshape(-1, _BODIES, _JOINTS, 3).transpose(1, 0, 2, 3).astype(np.float32)  # (M, T, V, 3)
+        seq = read_pku_stream(path)
         meta = {"video": video, "view": video[-1], "phase": 2 if video.startswith("A") else 1, "source": str(path)}
-        label_path = self.label_dir / path.name if self.label_dir is not None else None
+        label_path = self.label_dir / f"{video}.txt" if self.label_dir is not None else None
         if label_path is None or not label_path.is_file():
             if not self.unlabelled:
                 where = f"in {self.label_dir}" if self.label_dir is not None else "(no label folder found)"
                 return self.skip(
-                    "unlabelled", f"{path}: no label file {path.name} {where}; skipped (unlabelled=True keeps it)"
+                    "unlabelled", f"{path}: no label file {video}.txt {where}; skipped (unlabelled=True keeps it)"
                 )
             return self._clip(path, seq, meta, start=0, end=seq.shape[1])
         samples: list[Sample] = []
@@ -192,16 +221,30 @@ class PkuMmdReader(DatasetReader):
     def split(self, protocol: str, meta: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
         """Train = the split file's training videos, test = its validation videos (matched on ``meta["video"]``)."""
         self._check_protocol(protocol)
-        train, test = _read_split_file(self._split_file(protocol))
+        train, test = read_pku_split(self._split_file(protocol))
         rule = MetaSplit("video", train=frozenset(train), test=frozenset(test))
         return rule.indices(meta, protocol=f"{self.name} {protocol}")
 
-    def _find_skeleton_dir(self) -> Path:
-        found = _find_dir(self.root, _SKELETON_DIRS, "skeleton_dir")
-        if found is not None:
-            return found
+    @classmethod
+    def for_file(cls, path: Path) -> PkuMmdReader:
+        """A reader of one skeleton file, whatever its name; labels are looked for beside its folder."""
+        return cls(path.parent, skeleton_dir=path.parent)
+
+    def read_sequence(self, path: Path) -> Sample:
+        """The whole untrimmed stream of one skeleton file, unlabelled, whatever its name (``skelrec label``)."""
+        match = _NAME.fullmatch(path.name)
+        video = match["video"] if match else path.name.removesuffix(XZ_SUFFIX).removesuffix(".txt")
+        seq = read_pku_stream(path)
+        meta = {"video": video, "source": str(path), "start": 0, "end": seq.shape[1]}
+        return Sample(seq, self.layout, video, self.name, fps=self.fps, meta=meta)
+
+    def _find_skeleton_dirs(self) -> tuple[Path, ...]:
+        found = [self.root] if self.root.name in _SKELETON_DIRS else []
+        found += sorted(p for p in self.root.rglob("*") if p.name in _SKELETON_DIRS and p.is_dir())
+        if found:
+            return tuple(found)
         if any(self.accepts(p) for p in self.root.glob(self.file_glob)):
-            return self.root
+            return (self.root,)
         raise SkelrecError(
             f"{self.root}: holds no PKU-MMD skeleton folder ({' / '.join(_SKELETON_DIRS)}) and no skeleton files "
             f"({_NAMING}); pass the dataset folder or skeleton_dir=..."
@@ -222,6 +265,17 @@ class PkuMmdReader(DatasetReader):
         if len(hits) > 1:
             raise SkelrecError(f"several split files for {protocol}: {', '.join(map(str, hits))}; pass split_dir=...")
         return hits[0]
+
+
+def pku_video(path: Path) -> str:
+    """The video name of a skeleton file: ``0002-L`` for ``0002-L.txt`` and ``0002-L.txt.xz``."""
+    return path.name.removesuffix(XZ_SUFFIX).removesuffix(".txt")
+
+
+def read_pku_stream(path: Path) -> np.ndarray:
+    """A skeleton file (plain or ``.xz``, streamed) -> ``(2, T, 25, 3)`` float32 in ``ntu25`` order."""
+    table, _ = read_table(path, _COLUMNS, f"numbers ({_BODIES} bodies x {_JOINTS} joints x xyz)")
+    return table.reshape(-1, _BODIES, _JOINTS, 3).transpose(1, 0, 2, 3).astype(np.float32)  # (M, T, V, 3)
 
 
 def _given_dir(path: str | Path | None, option: str) -> Path | None:
@@ -271,7 +325,7 @@ def _read_labels(path: Path, *, frames: int, skeleton: Path) -> list[_Action]:
     return actions
 
 
-def _read_split_file(path: Path) -> tuple[list[str], list[str]]:
+def read_pku_split(path: Path) -> tuple[list[str], list[str]]:
     """``Training videos:`` / list / ``Validation videos:`` / list -> (training videos, validation videos)."""
     lines = read_text_lines_numbered(path)
     expected = "'Training videos:', the comma-separated training list, 'Validation videos:', the validation list"

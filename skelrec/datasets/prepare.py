@@ -116,6 +116,7 @@ class PrepareReport:
         ]
         lines += [f"  split     {p}: train {c['train']:,}, test {c['test']:,}" for p, c in i["protocols"].items()]
         lines += [f"  no split  {p}: {why}" for p, why in i["skipped_protocols"].items()]
+        lines += _class_lines(i)
         lines.append(f"  skipped   {len(i['skipped_files'])} bad files")
         lines += [f"    {s['file']}: {s['reason']}" for s in i["skipped_files"]]
         lines += [f"  left out  {n:,} by the reader: {why}" for why, n in i["reader_skips"].items()]
@@ -125,6 +126,18 @@ class PrepareReport:
         if i.get("expected_samples") is not None and i["expected_samples"] != i["samples"]:
             lines.append(f"  warning: {count_warning(i['dataset'], i['expected_samples'], i['samples'])}")
         return "\n".join(lines)
+
+
+def _class_lines(info: Mapping[str, Any]) -> list[str]:
+    """Samples per present class: in all, then train/test of every protocol (older caches: the total only)."""
+    parts: dict[str, dict[str, dict[str, int]]] = info.get("class_counts", {})
+    head = "".join(f"{p + ' train/test':>20}" for p in parts)
+    lines = [f"  per class {'':<38}{'all':>7}{head}"]
+    for key, total in sorted(info["label_counts"].items(), key=lambda kv: int(kv[0])):
+        name = info["classes"][int(key)] if int(key) < len(info["classes"]) else key
+        split = "".join(f"{c['train'].get(key, 0):>13,}/{c['test'].get(key, 0):<6,}" for c in parts.values())
+        lines.append(f"    {int(key):>3} {name[:40]:<40}{total:>7,}{split}")
+    return lines
 
 
 def count_warning(dataset: str, expected: int, got: int) -> str:
@@ -423,6 +436,12 @@ def _split_protocols(
     return splits, skipped
 
 
+def _label_counts(labels: np.ndarray) -> dict[str, int]:
+    """``{label: samples}`` of the labelled entries (>= 0), keys as text (JSON)."""
+    labelled = labels[labels >= 0]
+    return {str(k): int(v) for k, v in zip(*np.unique(labelled, return_counts=True), strict=True)}
+
+
 def _consolidate(
     reader: DatasetReader, out: Path, shards: list[Path], manifest: dict[str, Any], started: float
 ) -> dict[str, Any]:
@@ -490,9 +509,10 @@ def _consolidate(
         "channels": shape[3],
         "files": len(manifest["files"]),
         "labelled": len(labelled),
-        "label_counts": {str(k): int(v) for k, v in zip(*np.unique(labelled, return_counts=True), strict=True)},
+        "label_counts": _label_counts(labelled),
         "expected_samples": reader.expected_samples,
         "protocols": {p: {k: len(v) for k, v in parts.items()} for p, parts in splits.items()},
+        "class_counts": {p: {k: _label_counts(labels[v]) for k, v in parts.items()} for p, parts in splits.items()},
         "skipped_protocols": skipped_protocols,
         "skipped_files": [f for s in opened for f in s.skipped],
         "reader_skips": dict(sum((Counter(s.skips) for s in opened), Counter())),

@@ -1,7 +1,10 @@
 """Label many videos into one output folder: the engine behind ``skelrec label``.
 
-* Inputs are video files, pose files (``.npz`` written by :meth:`skelrec.pose.PoseSequence.save`) and folders,
-  searched recursively for videos (:data:`VIDEO_SUFFIXES`; hidden folders such as ``.poses`` are skipped).
+* Inputs are video files, pose files (``.npz`` written by :meth:`skelrec.pose.PoseSequence.save`), skeleton files
+  of the supported datasets (PKU-MMD ``.txt``/``.txt.xz``, NTU ``.skeleton``, NW-UCLA ``.json``, UTD-MHAD ``.mat``,
+  MSR ``.txt``, MSRC-12 ``.csv``: recognised by content, read by :func:`skelrec.datasets.recording.read_recording`)
+  and folders, searched recursively for all of these (:data:`VIDEO_SUFFIXES`, pose files, skeleton files the readers
+  recognise; hidden folders such as ``.poses`` are skipped).
 * Per input ``<out>/<stem>.json`` is always written (it records the model and settings and marks the video as
   finished), plus ``<stem>.csv`` / ``<stem>.srt`` as asked and ``<stem>.mp4`` with ``overlay``. Inputs with the
   same stem get their parent folder's name in front (``a/x.mp4`` -> ``a_x``).
@@ -23,6 +26,8 @@ from typing import Any, Literal, Protocol
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
+from skelrec.datasets.base import XZ_SUFFIX
+from skelrec.datasets.recording import is_recording, read_recording, recording_suffixes
 from skelrec.errors import SkelrecError
 from skelrec.labeling.labeler import Labeler, ProgressCallback
 from skelrec.labeling.result import LabelResult
@@ -173,9 +178,10 @@ def collect_jobs(inputs: Iterable[str | Path]) -> tuple[list[Job], list[Outcome]
     problems: list[Outcome] = []
     for item in map(Path, inputs):
         if item.is_dir():
-            found = sorted(p for p in item.rglob("*") if _is_video(p, item))
+            found = sorted(p for p in item.rglob("*") if _is_input(p, item))
             if not found:
-                problems.append(Outcome(item, "failed", f"no video files ({', '.join(VIDEO_SUFFIXES)}) in this folder"))
+                kinds = f"{', '.join(VIDEO_SUFFIXES)}, pose files {POSE_SUFFIX} or skeleton files"
+                problems.append(Outcome(item, "failed", f"no video files ({kinds}) in this folder"))
             files.extend(found)
         else:
             files.append(item)
@@ -183,15 +189,25 @@ def collect_jobs(inputs: Iterable[str | Path]) -> tuple[list[Job], list[Outcome]
     return [Job(f, s) for f, s in zip(files, _stems(files), strict=True)], problems
 
 
-def _is_video(path: Path, root: Path) -> bool:
-    hidden = any(part.startswith(".") for part in path.relative_to(root).parts)
-    return path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES and not hidden
+def _is_input(path: Path, root: Path) -> bool:
+    """A visible video, pose file or recognised skeleton file below ``root``."""
+    if any(part.startswith(".") for part in path.relative_to(root).parts) or not path.is_file():
+        return False
+    suffix = path.suffix.lower()
+    return suffix in VIDEO_SUFFIXES or suffix == POSE_SUFFIX or is_recording(path)
+
+
+def _stem(path: Path) -> str:
+    """The output stem of an input: its name without the suffix, and without ``.txt`` of a ``.txt.xz``."""
+    return path.stem.removesuffix(".txt") if path.suffix.lower() == XZ_SUFFIX else path.stem
 
 
 def _stems(files: Sequence[Path]) -> list[str]:
     """File stems, with the parent folder's name (then a number) in front where stems collide."""
-    plain = [f.stem for f in files]
-    stems = [f"{f.parent.name}_{f.stem}" if plain.count(f.stem) > 1 and f.parent.name else f.stem for f in files]
+    plain = [_stem(f) for f in files]
+    stems = [
+        f"{f.parent.name}_{s}" if plain.count(s) > 1 and f.parent.name else s for f, s in zip(files, plain, strict=True)
+    ]
     seen: dict[str, int] = {}
     for i, s in enumerate(stems):
         seen[s] = seen.get(s, 0) + 1
@@ -281,11 +297,18 @@ def _run(
 
 
 def _label(labeler: Labeler, source: Path, progress: ProgressCallback) -> LabelResult:
-    if source.suffix.lower() == POSE_SUFFIX:
+    suffix = source.suffix.lower()
+    if suffix == POSE_SUFFIX:
         poses = PoseSequence.load(source)
         if labeler.mirrored:
             poses = poses.with_mirrored(True)
         return labeler.label_poses(poses, progress=progress)
+    if suffix in recording_suffixes():
+        reader, sample = read_recording(source)
+        fps = sample.fps or reader.fps
+        return labeler.label_skeleton(
+            sample.data, sample.layout, fps=fps, source=str(source), origin=reader.name, progress=progress
+        )
     return labeler.label(source, progress=progress)
 
 
@@ -293,6 +316,8 @@ def _overlay(result: LabelResult, path: Path, progress: ProgressCallback) -> str
     """Render the overlay video; returns why it was not rendered (a pose file whose video is gone), else None."""
     from skelrec.render import render_overlay  # imports OpenCV; only needed here
 
+    if result.poses is None:
+        return "no overlay: a skeleton file has no video to draw on"
     if not result.video or not Path(result.video).is_file():
         return f"no overlay: source video {result.video or '(unknown)'} not found"
     if result.pose.frames_processed == 0:

@@ -84,13 +84,13 @@ class ModelInput:
             pipeline=build_transform(data, train=False, layout=layout),
         )
 
-    def check_source(self, source_layout: str, model: str) -> None:
-        """Raise a one-line error when ``source_layout`` joints cannot be turned into the model's layout."""
+    def check_source(self, source_layout: str, model: str, *, origin: str = "the pose estimator's") -> None:
+        """Raise a one-line error when ``source_layout`` joints (of ``origin``) cannot become the model's layout."""
         try:
             conversion_matrix(source_layout, self.layout)
         except SkelrecError as e:
             raise SkelrecError(
-                f"model {model} takes {self.layout} skeletons, which cannot be built from the pose estimator's "
+                f"model {model} takes {self.layout} skeletons, which cannot be built from {origin} "
                 f"{source_layout} landmarks ({e}); use a model trained in one of those layouts"
             ) from None
         if self.channels > 4:

@@ -1,5 +1,8 @@
 """The labeler: video -> poses -> model-layout skeletons -> sliding windows -> class probabilities -> segments.
 
+Skeleton files (dataset recordings, read by :mod:`skelrec.datasets`) enter at the model-layout step
+(:meth:`Labeler.label_skeleton`) and share everything after it with videos.
+
 The one entry point used by ``skelrec label`` and the app::
 
     labeler = Labeler.from_pretrained("owner/name")        # or a folder, or None for the embedded default
@@ -44,10 +47,10 @@ from skelrec.pose import (
     file_digest,
 )
 from skelrec.pose.base import FrameDetector
-from skelrec.skeleton import get_layout
+from skelrec.skeleton import convert, get_layout, valid_mask
 from skelrec.video import Frame, VideoInfo, VideoReader, open_video
 
-__all__ = ["DEFAULT_STRIDE", "Labeler", "PoseOptions", "ProgressCallback"]
+__all__ = ["DEFAULT_SKELETON_FPS", "DEFAULT_STRIDE", "Labeler", "PoseOptions", "ProgressCallback"]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,9 @@ ProgressCallback = Callable[[str, int, int], None]
 
 DEFAULT_STRIDE = 0.5
 """Seconds between window starts when none is given (at most the window length)."""
+
+DEFAULT_SKELETON_FPS = 30.0
+"""Frame rate of a skeleton file whose format records none: Kinect v1 and v2 stream at 30 frames per second."""
 
 
 class Labeler:
@@ -76,6 +82,8 @@ class Labeler:
         pose: pose extraction options.
         mirrored: videos are mirrored (webcam/selfie recordings); can be overridden per call.
         pose_cache: folder caching pose sequences by video content; ``None`` disables the cache.
+        skeleton_fps: frame rate of skeleton files (:meth:`label_skeleton`) instead of their format's; videos and
+            pose files keep their own frame times.
 
     Raises:
         SkelrecError: the model has no classification head or labels, or takes a layout/channels the pose
@@ -97,6 +105,7 @@ class Labeler:
         pose: PoseOptions | None = None,
         mirrored: bool = False,
         pose_cache: str | Path | None = None,
+        skeleton_fps: float | None = None,
     ) -> None:
         self.loaded, self.model = loaded, loaded.model
         self.labels = _labels(loaded)
@@ -120,6 +129,9 @@ class Labeler:
             )
         self.min_confidence, self.min_visible = min_confidence, min_visible
         self.top_k, self.batch_size, self.cpu_threads = top_k, batch_size, cpu_threads
+        if skeleton_fps is not None and skeleton_fps <= 0:
+            raise SkelrecError(f"--fps must be > 0, got {skeleton_fps}")
+        self.skeleton_fps = skeleton_fps
         self.mirrored = mirrored
         self.pose_cache = Path(pose_cache) if pose_cache is not None else None
         self.device = next(self.model.parameters()).device
@@ -134,7 +146,7 @@ class Labeler:
         """Load ``model`` (``None``: the embedded default; a folder; a Hub repo id) and build a labeler.
 
         ``options`` are the keyword arguments of :class:`Labeler` (window, stride, smoothing, min_confidence,
-        min_visible, top_k, batch_size, cpu_threads, pose, mirrored, pose_cache).
+        min_visible, top_k, batch_size, cpu_threads, pose, mirrored, pose_cache, skeleton_fps).
         """
         resolve_device(device)  # a one-line error for an unknown device or CUDA without a GPU
         return cls(from_pretrained(model, revision=revision, device=device), **options)
@@ -169,6 +181,7 @@ class Labeler:
             "top_k": self.top_k,
             "mirrored": self.mirrored if mirrored is None else mirrored,
             "pose": self.pose.to_dict(),
+            **({"skeleton_fps": self.skeleton_fps} if self.skeleton_fps else {}),
         }
 
     def identity(self) -> dict[str, Any]:
@@ -222,9 +235,94 @@ class Labeler:
             info: the video's metadata (fps, frame count, duration); default: taken from ``poses``.
         """
         skeleton = poses.to_skeleton(self.input.layout, confidence=self.input.channels >= 4)  # (M, T, V, C)
-        end = float(poses.times[-1] + frame_period(poses.times, poses.fps)) if poses.num_frames else 0.0
-        windows = plan_windows(poses.times, length=self.window, stride=self.stride, end=end)
-        visible = np.array([visible_fraction(poses.present, w) for w in windows], np.float32)
+        return self._label_sequence(
+            skeleton,
+            poses.present,
+            poses.times,
+            fps=info.fps if info else poses.fps,
+            video=str(info.path) if info else poses.source,
+            frames=info.frame_count if info else _frames_of(poses),
+            duration=info.duration if info else None,
+            settings=self.settings(poses.mirrored),
+            stats=PoseStats.of(poses),
+            poses=poses,
+            progress=progress,
+        )
+
+    def label_skeleton(
+        self,
+        data: np.ndarray,
+        layout: str,
+        *,
+        fps: float | None = None,
+        source: str = "",
+        origin: str = "skeleton",
+        progress: ProgressCallback | None = None,
+    ) -> LabelResult:
+        """Label a skeleton sequence read from a file (a dataset recording: Kinect skeletons, no pose estimation).
+
+        The joints are converted to the model's layout (:func:`skelrec.skeleton.convert`), then everything runs as
+        for the poses of a video: the same windows, the checkpoint's evaluation pipeline (normalization, resampling,
+        persons: a two-person recording keeps both persons for a 2-person model, else the reader's first person,
+        its main actor), smoothing and segments. ``frame_stride`` and ``max_frames`` of the pose options apply to
+        the frames as they do to a video's.
+
+        Args:
+            data: ``(M, T, V, 3+)`` in skelrec axes and ``layout`` order; absent persons/frames are zeros.
+            layout: the layout of ``data`` (e.g. ``"ntu25"``).
+            fps: frame rate of the recording; the labeler's ``skeleton_fps`` overrides it, default 30 (Kinect).
+            source: the file, reported as the result's ``video``.
+            origin: the file's format (the reader's name), reported with the pose statistics.
+
+        Raises:
+            SkelrecError: the layout cannot be converted to the model's, or the frame rate is not positive.
+        """
+        self.input.check_source(layout, self.loaded.source, origin=f"the {origin} file's")
+        fps = float(self.skeleton_fps or fps or DEFAULT_SKELETON_FPS)
+        if fps <= 0:
+            raise SkelrecError(f"{source or 'skeleton file'}: frame rate {fps} is not positive; pass --fps")
+        opts = self.pose
+        index = np.arange(0, data.shape[1], opts.frame_stride)[: opts.max_frames or None]
+        xyz = convert(np.asarray(data, np.float32)[:, index, :, :3], layout, self.input.layout)  # (M, T, V, 3)
+        present = valid_mask(xyz)  # (M, T)
+        if self.input.channels >= 4:  # Kinect joints carry no confidence: tracked joints count as fully visible
+            xyz = np.concatenate([xyz, present[..., None, None] * np.ones_like(xyz[..., :1])], axis=-1)
+        times = index / fps
+        stats = PoseStats.of_skeleton(present, times, {"origin": origin, "layout": layout, "fps": fps})
+        return self._label_sequence(
+            xyz,
+            present,
+            times,
+            fps=fps,
+            video=source,
+            frames=int(data.shape[1]),
+            duration=data.shape[1] / fps,
+            settings=self.settings(),
+            stats=stats,
+            poses=None,
+            progress=progress,
+        )
+
+    def _label_sequence(
+        self,
+        skeleton: np.ndarray,
+        present: np.ndarray,
+        times: np.ndarray,
+        *,
+        fps: float,
+        video: str,
+        frames: int,
+        duration: float | None,
+        settings: dict[str, Any],
+        stats: PoseStats,
+        poses: PoseSequence | None,
+        progress: ProgressCallback | None,
+    ) -> LabelResult:
+        """Windows -> model inputs -> probabilities -> smoothing -> segments, for a model-layout ``(M, T, V, C)``
+        sequence whose frames are at ``times`` (s), with ``present`` ``(M, T)`` saying where a person is."""
+        end = float(times[-1] + frame_period(times, fps)) if len(times) else 0.0
+        windows = plan_windows(times, length=self.window, stride=self.stride, end=end)
+        visible = np.array([visible_fraction(present, w) for w in windows], np.float32)
         valid = visible >= self.min_visible
         probs = np.zeros((len(windows), len(self.labels)), np.float32)
         chosen = [w for w, ok in zip(windows, valid, strict=True) if ok]
@@ -234,22 +332,21 @@ class Labeler:
         decisions = decide(
             smoothed, visible, self.labels, min_confidence=self.min_confidence, min_visible=self.min_visible
         )
-        fps = info.fps if info else poses.fps
         return LabelResult(
-            video=str(info.path) if info else poses.source,
+            video=video,
             fps=fps,
-            frames=info.frame_count if info else _frames_of(poses),
-            duration=info.duration if info else end,
+            frames=frames,
+            duration=end if duration is None else duration,
             labels=list(self.labels),
             model=self.model_info(),
-            settings=self.settings(poses.mirrored),
+            settings=settings,
             windows=windows,
             probabilities=probs,
             smoothed=smoothed,
             visible=visible,
             decisions=decisions,
             segments=merge_segments(windows, decisions),
-            pose=PoseStats.of(poses),
+            pose=stats,
             poses=poses,
             top_k=self.top_k,
         )

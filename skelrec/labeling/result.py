@@ -43,15 +43,20 @@ class PoseStats:
 
     @classmethod
     def of(cls, poses: PoseSequence) -> PoseStats:
-        seen = poses.present.any(axis=0)
-        times = poses.times[seen]
+        return cls.of_skeleton(poses.present, poses.times, dict(poses.settings))
+
+    @classmethod
+    def of_skeleton(cls, present: np.ndarray, times: np.ndarray, backend: dict[str, Any]) -> PoseStats:
+        """Statistics of ``present`` ``(M, T)`` at frame ``times`` ``(T,)``; ``backend`` says where poses came from."""
+        seen = present.any(axis=0)
+        when = times[seen]
         return cls(
-            backend=dict(poses.settings),
-            frames_processed=poses.num_frames,
+            backend=backend,
+            frames_processed=int(present.shape[1]),
             frames_with_person=int(seen.sum()),
-            persons=poses.num_persons,
-            first_seen=float(times[0]) if times.size else None,
-            last_seen=float(times[-1]) if times.size else None,
+            persons=int(present.shape[0]),
+            first_seen=float(when[0]) if when.size else None,
+            last_seen=float(when[-1]) if when.size else None,
         )
 
     def to_dict(self) -> dict[str, Any]:
