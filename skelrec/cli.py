@@ -144,7 +144,10 @@ def label(
     window: Annotated[float | None, typer.Option(help="Window length in seconds (default: the model's clip).")] = None,
     window_stride: Annotated[float | None, typer.Option(help="Seconds between windows (default 0.5).")] = None,
     smoothing: Annotated[str, typer.Option(help="none, moving_average[:WINDOWS] or ema[:ALPHA].")] = "moving_average",
-    min_confidence: Annotated[float, typer.Option(help="Below this probability a window is 'no action'.")] = 0.4,
+    min_confidence: Annotated[
+        float | None,
+        typer.Option(help="Below this probability a window is 'no action' (default: the model's own, else 0.4)."),
+    ] = None,
     max_frames: Annotated[int | None, typer.Option(help="Label only the first N processed frames.")] = None,
     max_side: Annotated[int | None, typer.Option(help="Downscale frames to this many pixels for poses.")] = None,
     mirrored: Annotated[bool, typer.Option("--mirrored", help="Videos are mirrored (webcam/selfie).")] = False,
