@@ -78,6 +78,24 @@ def inspect(
 
 
 @app.command()
+def models(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False,
+) -> None:
+    """List the shipped models (skelrec label --model NAME) and the actions each one recognises."""
+    from skelrec.hub.shipped import list_shipped_models
+
+    rows = list_shipped_models()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=1))
+        return
+    for row in rows:
+        where = row["folder"] if row["available"] else "not built/shipped in this install"
+        typer.echo(f"{row['name']}: {row['description']} [{where}]")
+        if row["labels"]:
+            typer.echo(f"  {len(row['labels'])} actions: {', '.join(row['labels'])}")
+
+
+@app.command()
 def download(
     repo_id: Annotated[str, typer.Argument(help="Hugging Face Hub model repo, e.g. owner/name.")],
     revision: Annotated[str | None, typer.Option(help="Branch, tag or commit id (default: the main branch).")] = None,
@@ -132,7 +150,8 @@ def pretrain(
 def label(
     inputs: Annotated[list[Path], typer.Argument(help="Video files, pose files (.npz) or folders of videos.")],
     model: Annotated[
-        str | None, typer.Option(help="Hub repo id (owner/name) or checkpoint folder; default: the embedded model.")
+        str | None,
+        typer.Option(help="Shipped model name (skelrec models), checkpoint folder or Hub repo id (owner/name)."),
     ] = None,
     revision: Annotated[str | None, typer.Option(help="Hub branch, tag or commit of --model.")] = None,
     out: Annotated[Path, typer.Option(help="Output folder (poses are cached in OUT/.poses).")] = Path("labels"),
