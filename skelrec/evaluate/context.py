@@ -9,8 +9,9 @@ and test parts both hold samples, in the dataset reader's order: NW-UCLA's cross
 view-3 files were prepared, its cross-subject split otherwise.
 
 Several caches (``data`` a list) make one evaluation over all of them: each entry is ``PATH`` (split by
-``protocol``) or ``PATH#PROTOCOL`` (its own split, e.g. ``caches/ntu60_sample#xsub``); the train parts train, the test
-parts are scored (an empty test part, such as the NTU samples' single performer, only trains). Their labels become
+``protocol``), ``PATH#PROTOCOL`` (its own split, e.g. ``caches/nw_ucla#xsub``) or ``PATH#train`` (every sample
+trains, none is scored: e.g. the NTU-60 samples, all of one performer); the train parts train, the test parts are
+scored per dataset. Their labels become
 those of ``vocabulary`` (:mod:`skelrec.datasets.vocabulary`), restricted to the datasets given.
 
 ``init="random"`` is the control: an encoder of the same config with random weights (seeded), evaluated by the
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import torch
 
 from skelrec.config import AugmentConfig, DataConfig, section_from_dict
@@ -77,15 +79,30 @@ def _input_section(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _source(entry: str | Path, protocol: str) -> tuple[Path, str]:
-    """``PATH`` (split by ``protocol``, ``auto`` resolved per cache) or ``PATH#PROTOCOL`` -> (cache, protocol)."""
+TRAIN_ONLY = "train"
+"""``PATH#train``: every sample of the cache trains and none is scored (protocol ``None`` in ``sources``)."""
+
+
+def _source(entry: str | Path, protocol: str) -> tuple[Path, str | None]:
+    """``PATH`` (split by ``protocol``, ``auto`` resolved per cache), ``PATH#PROTOCOL`` or ``PATH#train``
+    -> (cache, protocol or ``None`` for train-only)."""
     text = str(entry)
     path, sep, own = text.rpartition("#")
     if not sep:
         return Path(text), resolve_protocol(text, protocol)
     if not own or ":" in own:
-        raise SkelrecError(f"data entry {text!r}: write PATH or PATH#PROTOCOL (the evaluation picks the parts)")
-    return Path(path), own
+        raise SkelrecError(
+            f"data entry {text!r}: write PATH, PATH#PROTOCOL or PATH#train (the evaluation picks the parts)"
+        )
+    return Path(path), None if own == TRAIN_ONLY else own
+
+
+def _part(root: Path, protocol: str | None, part: str) -> PreparedDataset:
+    """One part of a cache's protocol; with no protocol (train-only) every sample is train and none is test."""
+    if protocol is not None:
+        return PreparedDataset(root, protocol, part)
+    ds = PreparedDataset(root)
+    return ds if part == "train" else ds.subset(np.zeros(len(ds), bool))
 
 
 @dataclass
@@ -111,7 +128,7 @@ class EvalContext:
     data: DataConfig
     dataset: str
     classes: list[str]
-    sources: list[tuple[Path, str]] = field(default_factory=list)
+    sources: list[tuple[Path, str | None]] = field(default_factory=list)
     vocabulary: Vocabulary | None = None
 
     @classmethod
@@ -140,10 +157,11 @@ class EvalContext:
             raise SkelrecError("no data given; pass one or more prepared caches (`skelrec prepare ... --out PATH`)")
         sources = [_source(entry, protocol) for entry in entries]
         infos = [read_info(root) for root, _ in sources]
-        trains = [PreparedDataset(root, p, "train") for root, p in sources]  # an unknown protocol fails here
+        trains = [_part(root, p, "train") for root, p in sources]  # an unknown protocol fails here
         fields = _input_section(config)
-        fields |= {"paths": [f"{root}#{p}:train" for root, p in sources], "protocol": None, "part": "train"}
-        if len(sources) == 1:
+        paths = [f"{root}#{p}:train" if p else str(root) for root, p in sources]
+        fields |= {"paths": paths, "protocol": None, "part": "train"}
+        if len(sources) == 1 and sources[0][1] is not None:
             fields |= {"paths": [str(sources[0][0])], "protocol": sources[0][1]}
         fields["augment"] = {"crop_min_frames": min(AugmentConfig().crop_min_frames, fields["clip_length"])}
         fields["augment"] |= dict(augment or {})
@@ -190,7 +208,7 @@ class EvalContext:
 
     @property
     def protocol(self) -> str:
-        return "+".join(dict.fromkeys(p for _, p in self.sources))
+        return "+".join(dict.fromkeys(p for _, p in self.sources if p)) or TRAIN_ONLY
 
     def part(self, part: Literal["train", "test"]) -> PreparedLike:
         """The labelled samples of one part of the protocol(s); an empty part is an error naming the alternatives.
@@ -199,15 +217,19 @@ class EvalContext:
         caches whose part holds labelled samples, labelled with :attr:`classes`."""
         if len(self.sources) == 1 and self.vocabulary is None:
             return self._labelled(*self.sources[0], part, required=True)
+        return ConcatPrepared(self.parts(part), self.data.layout, self.vocabulary)
+
+    def parts(self, part: Literal["train", "test"]) -> list[PreparedDataset]:
+        """The labelled samples of one part of every cache that has some, each in its own layout and labels."""
         found = [self._labelled(root, protocol, part, required=False) for root, protocol in self.sources]
         parts = [p for p in found if len(p)]
         if not parts:
             raise SkelrecError(f"none of {', '.join(str(r) for r, _ in self.sources)} has labelled {part} samples")
-        return ConcatPrepared(parts, self.data.layout, self.vocabulary)
+        return parts
 
     @staticmethod
-    def _labelled(root: Path, protocol: str, part: str, *, required: bool) -> PreparedDataset:
-        ds = PreparedDataset(root, protocol, part)
+    def _labelled(root: Path, protocol: str | None, part: str, *, required: bool) -> PreparedDataset:
+        ds = _part(root, protocol, part)
         labelled = ds.subset(ds.labels >= 0)
         if required and not len(labelled):
             usable = [p for p, n in ds.info.get("protocols", {}).items() if n.get("train") and n.get("test")]

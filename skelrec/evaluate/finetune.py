@@ -41,7 +41,7 @@ from skelrec.config import (
     TrainConfig,
     config_to_dict,
 )
-from skelrec.datasets.cache import PreparedDataset
+from skelrec.datasets.cache import read_info
 from skelrec.datasets.torch_data import PreparedLike
 from skelrec.errors import SkelrecError
 from skelrec.evaluate.context import EvalContext
@@ -239,7 +239,7 @@ def per_dataset_scores(
     """Cross-subject scores of every dataset of a joint test part: ``[{dataset, split, value (top-1 %),
     mean_class, test_clips, per_class}]`` (per-class rows carry ``dataset`` and list only that dataset's classes)."""
     datasets = getattr(test_part, "sample_datasets", None) or [ctx.dataset] * len(labels)
-    splits = {PreparedDataset(root, protocol, "train").dataset: protocol for root, protocol in ctx.sources}
+    splits = {read_info(root)["dataset"]: protocol for root, protocol in ctx.sources}
     rows = []
     for name in dict.fromkeys(datasets):
         chosen = torch.tensor([d == name for d in datasets])
