@@ -17,6 +17,7 @@ from skelrec.datasets.torch_data import open_prepared
 from skelrec.datasets.vocabulary import UNIFIED
 from skelrec.errors import SkelrecError
 from skelrec.evaluate import EvalContext, FinetuneSettings
+from skelrec.evaluate.calibration import holdout_subjects, measure_calibration, write_calibration
 from skelrec.evaluate.finetune import finetune_once
 from skelrec.hub.checkpoint import architecture, save_checkpoint
 from skelrec.models import build_encoder
@@ -116,5 +117,31 @@ def test_joint_finetune_scores_every_dataset_and_records_label_sources(caches, c
 def test_several_caches_need_a_shared_class_list_or_a_vocabulary(caches, checkpoint):
     ctx = EvalContext.open(checkpoint, [caches["utd_mhad"], caches["nw_ucla"]], "xsub")
     assert len(ctx.classes) == 37  # concatenated "<dataset>/<class>" names, as ConcatPrepared does
-    with pytest.raises(SkelrecError, match="write PATH or PATH#PROTOCOL"):
+    with pytest.raises(SkelrecError, match="write PATH, PATH#PROTOCOL or PATH#train"):
         EvalContext.open(checkpoint, [f"{caches['utd_mhad']}#xsub:train"], "xsub")
+
+
+def test_a_train_only_cache_trains_and_is_not_scored(caches, checkpoint, tmp_path):
+    ctx = EvalContext.open(
+        checkpoint, [f"{caches['utd_mhad']}#xsub", f"{caches['nw_ucla']}#train"], init="random", vocabulary="unified"
+    )
+    assert len(ctx.part("train")) == 8 + 16 and len(ctx.part("test")) == 8  # every NW-UCLA clip trains
+    outcome = finetune_once(ctx, SMOKE, tmp_path / "run", device="cpu", progress=False)
+    config = json.loads((outcome.checkpoint / "config.json").read_text())
+    assert [(m["dataset"], m["split"]) for m in config["metrics"]] == [("utd_mhad", "xsub")]
+
+
+def test_calibration_holds_out_a_training_subject_and_writes_the_config(caches, checkpoint, tmp_path):
+    ctx = EvalContext.open(checkpoint, [caches["utd_mhad"], caches["nw_ucla"]], "xsub", vocabulary="unified")
+    train, held = holdout_subjects(ctx.parts("train"), ctx.data.layout, ctx.vocabulary)
+    assert {held[i].meta["subject"] for i in range(len(held))} == {3}  # the highest training subject (1, 3)
+    assert {train[i].meta["subject"] for i in range(len(train))} == {1}
+    assert len(train) + len(held) == len(ctx.part("train")) and held.classes == ctx.classes
+    outcome = finetune_once(ctx, SMOKE, tmp_path / "run", train_part=train, device="cpu", progress=False)
+    gen = torch.Generator().manual_seed(0)
+    logits, labels = torch.randn(40, 3, generator=gen) * 5, torch.randint(0, 3, (40,), generator=gen)
+    write_calibration(outcome.checkpoint, measure_calibration((logits, labels)))
+    config = json.loads((outcome.checkpoint / "config.json").read_text())
+    assert config["temperature"] > 1 and 0 <= config["min_confidence"] <= 1  # random logits are overconfident
+    assert config["calibration"]["ece"]["held_out"]["after"] < config["calibration"]["ece"]["held_out"]["before"]
+    assert config["label_sources"]["utd_mhad"]["stand to sit"] == "sit down"  # the rest of the config is kept
