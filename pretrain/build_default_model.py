@@ -72,25 +72,28 @@ def best_method() -> str:
     return max(scored, key=scored.get)
 
 
-def pretrain(method: str, config: str, epochs: int) -> Path:
-    """Compose the method's CPU config ``pretrain/configs/<method>/<config>.yaml`` with the default model's data
-    section and train it."""
-    RUN.mkdir(parents=True, exist_ok=True)
-    composed = RUN / "pretrain.yaml"
+def pretrain(
+    method: str, config: str, epochs: int, *, run: Path = RUN, data: str = "default", max_steps: int = 0
+) -> Path:
+    """Compose the method's CPU config ``pretrain/configs/<method>/<config>.yaml`` with a model's data section
+    ``pretrain/configs/<data>/pretrain.yaml`` and train it in ``run/pretrain`` (``max_steps``: smoke runs)."""
+    run.mkdir(parents=True, exist_ok=True)
+    composed = run / "pretrain.yaml"
     composed.write_text(
         "# composed by pretrain/build_default_model.py\n"
-        f"_base_: [{ROOT}/pretrain/configs/{method}/{config}.yaml, {ROOT}/pretrain/configs/default/pretrain.yaml]\n"
+        f"_base_: [{ROOT}/pretrain/configs/{method}/{config}.yaml, {ROOT}/pretrain/configs/{data}/pretrain.yaml]\n"
     )
     overrides = [
-        f"run.out_dir={RUN / 'pretrain'}",
+        f"run.out_dir={run / 'pretrain'}",
         f"optim.epochs={epochs}",
         f"optim.warmup_epochs={max(1, epochs // 10)}",
+        f"run.max_steps={max_steps}",
         "run.progress=false",
     ]
     if method == "macdiff":  # its input standardisation must match this data pipeline
         overrides += macdiff_statistics(composed)
     skelrec("pretrain", str(composed), *overrides)
-    return RUN / "pretrain" / "encoder"
+    return run / "pretrain" / "encoder"
 
 
 def macdiff_statistics(config: Path) -> list[str]:
@@ -127,8 +130,9 @@ def finetune(encoder: Path, init: str, epochs: int, lr: float, batch_size: int) 
     return RUN / f"finetune_{init}" / "classifier"
 
 
-def bridge(classifier: Path) -> dict:
-    """Kinect skeleton vs MediaPipe poses of one recording, through the classifier (features and predictions)."""
+def bridge(classifier: Path, *, run: Path = RUN, out: Path = BRIDGE_RESULT, command: str | None = None) -> dict:
+    """Kinect skeleton vs MediaPipe poses of one recording, through the classifier (features and predictions),
+    written to ``out``."""
     import numpy as np
     import torch
 
@@ -145,7 +149,7 @@ def bridge(classifier: Path) -> dict:
     folder = data / "ntu_rgbd60_S001C001P001R001"
     loaded = from_pretrained(str(classifier), device="cpu")
     model_input = ModelInput.from_config(loaded.config, source=str(classifier), in_channels=3)
-    poses = extract_poses(video, MediaPipePoseEstimator(), mirrored=True, cache_dir=RUN / "poses")
+    poses = extract_poses(video, MediaPipePoseEstimator(), mirrored=True, cache_dir=run / "poses")
     (kinect,) = get_reader("ntu60", folder).read(folder / "S001C001P001R001A001.skeleton")  # the same 103 frames
     views = {
         "kinect": convert(kinect.data[:1], kinect.layout, model_input.layout),
@@ -164,7 +168,7 @@ def bridge(classifier: Path) -> dict:
     top = {k: [labels[i] for i in np.argsort(-p)[:5]] for k, p in probs.items()}
     result = {
         "benchmark": "default_model_bridge",
-        "command": "python pretrain/build_default_model.py --steps bridge",
+        "command": command or "python pretrain/build_default_model.py --steps bridge",
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "recording": "NTU RGB+D S001C001P001R001A001 (drink water): Kinect v2 skeleton vs MediaPipe on its RGB video",
         "feature_cosine": round(cos, 4),
@@ -172,7 +176,7 @@ def bridge(classifier: Path) -> dict:
         "top5": top,
         "total_variation": round(float(0.5 * np.abs(probs["kinect"] - probs["mediapipe"]).sum()), 4),
     }
-    BRIDGE_RESULT.write_text(json.dumps(result, indent=2) + "\n")
+    out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     return result
 

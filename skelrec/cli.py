@@ -78,6 +78,24 @@ def inspect(
 
 
 @app.command()
+def models(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False,
+) -> None:
+    """List the shipped models (skelrec label --model NAME) and the actions each one recognises."""
+    from skelrec.hub.shipped import list_shipped_models
+
+    rows = list_shipped_models()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=1))
+        return
+    for row in rows:
+        where = row["folder"] if row["available"] else "not built/shipped in this install"
+        typer.echo(f"{row['name']}: {row['description']} [{where}]")
+        if row["labels"]:
+            typer.echo(f"  {len(row['labels'])} actions: {', '.join(row['labels'])}")
+
+
+@app.command()
 def download(
     repo_id: Annotated[str, typer.Argument(help="Hugging Face Hub model repo, e.g. owner/name.")],
     revision: Annotated[str | None, typer.Option(help="Branch, tag or commit id (default: the main branch).")] = None,
@@ -138,7 +156,8 @@ def label(
         ),
     ],
     model: Annotated[
-        str | None, typer.Option(help="Hub repo id (owner/name) or checkpoint folder; default: the embedded model.")
+        str | None,
+        typer.Option(help="Shipped model name (skelrec models), checkpoint folder or Hub repo id (owner/name)."),
     ] = None,
     revision: Annotated[str | None, typer.Option(help="Hub branch, tag or commit of --model.")] = None,
     out: Annotated[Path, typer.Option(help="Output folder (poses are cached in OUT/.poses).")] = Path("labels"),
@@ -150,7 +169,10 @@ def label(
     window: Annotated[float | None, typer.Option(help="Window length in seconds (default: the model's clip).")] = None,
     window_stride: Annotated[float | None, typer.Option(help="Seconds between windows (default 0.5).")] = None,
     smoothing: Annotated[str, typer.Option(help="none, moving_average[:WINDOWS] or ema[:ALPHA].")] = "moving_average",
-    min_confidence: Annotated[float, typer.Option(help="Below this probability a window is 'no action'.")] = 0.4,
+    min_confidence: Annotated[
+        float | None,
+        typer.Option(help="Below this probability a window is 'no action' (default: the model's own, else 0.4)."),
+    ] = None,
     max_frames: Annotated[int | None, typer.Option(help="Label only the first N processed frames.")] = None,
     max_side: Annotated[int | None, typer.Option(help="Downscale frames to this many pixels for poses.")] = None,
     mirrored: Annotated[bool, typer.Option("--mirrored", help="Videos are mirrored (webcam/selfie).")] = False,

@@ -127,6 +127,9 @@ class DataConfig:
             its ``frames``/``persons`` stay 0, ``clip_length``/``persons`` above set the shape.
         augment: random training augmentations.
         test_crop: fraction of the valid frames kept, centred, at evaluation and inference (MAMP: 0.95).
+        vocabulary: a registered vocabulary (:mod:`skelrec.datasets.vocabulary`, e.g. ``unified``): the labels of
+            every cache are remapped to its labels (restricted to the datasets of ``paths``), so several labelled
+            datasets train one classifier. ``None`` keeps the caches' own labels.
     """
 
     paths: list[str] = field(default_factory=list)
@@ -139,8 +142,16 @@ class DataConfig:
     normalization: Normalization = field(default_factory=lambda: Normalization(center="sequence", scale="none"))
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     test_crop: float = 0.95
+    vocabulary: str | None = None
 
     def __post_init__(self) -> None:
+        from skelrec.datasets.vocabulary import VOCABULARIES
+
+        _require(
+            self.vocabulary is None or self.vocabulary in VOCABULARIES,
+            "vocabulary",
+            f"must be one of {', '.join(VOCABULARIES)} (or null for the caches' own labels)",
+        )
         _require(self.layout is None or self.layout in LAYOUTS, "layout", f"must be one of {', '.join(LAYOUTS)}")
         _require(self.clip_length >= 1, "clip_length", "must be >= 1")
         _require(self.persons >= 1, "persons", "must be >= 1")

@@ -1,7 +1,8 @@
 """Prepared caches as a torch ``Dataset``, and the resumable, distributed, deterministic ``DataLoader``.
 
 * :class:`ConcatPrepared` joins several prepared caches and converts every clip to one layout
-  (:func:`skelrec.skeleton.convert`).
+  (:func:`skelrec.skeleton.convert`); with ``data.vocabulary`` their labels become the labels of one vocabulary
+  (:mod:`skelrec.datasets.vocabulary`).
 * :class:`SkeletonTorchDataset` applies an input pipeline (:func:`skelrec.datasets.transforms.build_transform`) and
   yields ``{"x": (M, T, V, C) float32, "mask": (M, T) bool, "label": int64, "index": int64}``.
 * :class:`EpochBatchSampler` shards each epoch with :class:`torch.utils.data.DistributedSampler` (order seeded by
@@ -24,6 +25,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from skelrec.config import DataConfig
 from skelrec.datasets.base import Sample
 from skelrec.datasets.transforms import Compose, build_transform
+from skelrec.datasets.vocabulary import Vocabulary, get_vocabulary
 from skelrec.errors import SkelrecError
 from skelrec.skeleton import convert
 
@@ -56,15 +58,26 @@ class ConcatPrepared:
     """Several prepared datasets as one, every clip converted to ``layout`` (default: the first one's).
 
     Labels are kept when all parts share the same class list; otherwise they are offset so that the classes are
-    the concatenation of the parts' classes, named ``"<dataset>/<class>"``.
+    the concatenation of the parts' classes, named ``"<dataset>/<class>"``. With a ``vocabulary``
+    (:class:`skelrec.datasets.vocabulary.Vocabulary`) every part's labels are remapped to the vocabulary's labels
+    instead (its class names looked up under the part's ``dataset``), and ``classes`` are the vocabulary's labels.
     """
 
-    def __init__(self, parts: Sequence[PreparedLike], layout: str | None = None) -> None:
+    def __init__(
+        self, parts: Sequence[PreparedLike], layout: str | None = None, vocabulary: Vocabulary | None = None
+    ) -> None:
         if not parts:
             raise SkelrecError("no prepared datasets given; set data.paths to one or more `skelrec prepare` outputs")
         self.parts = list(parts)
         self.layout = layout or parts[0].layout
+        self.vocabulary = vocabulary
         self._ends = np.cumsum([len(p) for p in self.parts])
+        self._label_maps: list[np.ndarray] | None = None
+        if vocabulary is not None:
+            self._label_maps = [np.asarray(vocabulary.index_map(_dataset(p), p.classes), np.int64) for p in parts]
+            self._label_offsets = [0] * len(parts)
+            self.classes = list(vocabulary.labels)
+            return
         same = all(list(p.classes) == list(parts[0].classes) for p in self.parts)
         self._label_offsets = [0] * len(parts) if same else [0, *np.cumsum([len(p.classes) for p in parts])[:-1]]
         self.classes = (
@@ -76,13 +89,34 @@ class ConcatPrepared:
     def __len__(self) -> int:
         return int(self._ends[-1])
 
+    def _label(self, part: int, label: int | None) -> int | None:
+        if label is None or label < 0:
+            return None
+        if self._label_maps is not None:
+            return int(self._label_maps[part][label])
+        return label + self._label_offsets[part]
+
     def __getitem__(self, i: int) -> Sample:
         if not 0 <= i < len(self):
             raise IndexError(f"sample index {i} out of range for {len(self)} samples")
         part = int(np.searchsorted(self._ends, i, side="right"))
         sample = self.parts[part][i - (int(self._ends[part - 1]) if part else 0)]
-        label = None if sample.label is None or sample.label < 0 else sample.label + self._label_offsets[part]
-        return replace(sample, data=convert(sample.data, sample.layout, self.layout), layout=self.layout, label=label)
+        data = convert(sample.data, sample.layout, self.layout)
+        label = self._label(part, sample.label)
+        label_name = self.classes[label] if label is not None and self._label_maps is not None else sample.label_name
+        return replace(sample, data=data, layout=self.layout, label=label, label_name=label_name)
+
+    @property
+    def sample_datasets(self) -> list[str]:
+        """``(len,)`` the dataset name of every sample (which part it comes from), e.g. for per-dataset scores."""
+        return [_dataset(p) for p in self.parts for _ in range(len(p))]
+
+
+def _dataset(part: PreparedLike) -> str:
+    name = getattr(part, "dataset", None)
+    if not isinstance(name, str):
+        raise SkelrecError(f"{part!r} names no dataset; a vocabulary maps the classes of named datasets only")
+    return name
 
 
 def open_prepared(data: DataConfig) -> ConcatPrepared:
@@ -95,7 +129,10 @@ def open_prepared(data: DataConfig) -> ConcatPrepared:
     for entry in data.paths:
         path, protocol, part = _parse_source(entry, data.protocol, data.part)
         parts.append(PreparedDataset(path, protocol, part if protocol else None))
-    return ConcatPrepared(parts, data.layout)
+    vocabulary = None
+    if data.vocabulary is not None:
+        vocabulary = get_vocabulary(data.vocabulary).restrict(p.dataset for p in parts)
+    return ConcatPrepared(parts, data.layout, vocabulary)
 
 
 def _parse_source(entry: str, protocol: str | None, part: str) -> tuple[str, str | None, str]:

@@ -8,6 +8,12 @@ fine-tuned model, the test part is scored. ``--protocol auto`` takes the first o
 and test parts both hold samples, in the dataset reader's order: NW-UCLA's cross-view protocol (views 1, 2 -> 3) when
 view-3 files were prepared, its cross-subject split otherwise.
 
+Several caches (``data`` a list) make one evaluation over all of them: each entry is ``PATH`` (split by
+``protocol``), ``PATH#PROTOCOL`` (its own split, e.g. ``caches/nw_ucla#xsub``) or ``PATH#train`` (every sample
+trains, none is scored: e.g. the NTU-60 samples, all of one performer); the train parts train, the test parts are
+scored per dataset. Their labels become
+those of ``vocabulary`` (:mod:`skelrec.datasets.vocabulary`), restricted to the datasets given.
+
 ``init="random"`` is the control: an encoder of the same config with random weights (seeded), evaluated by the
 same code.
 """
@@ -15,16 +21,18 @@ same code.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import torch
 
 from skelrec.config import AugmentConfig, DataConfig, section_from_dict
 from skelrec.datasets.cache import PreparedDataset, read_info
-from skelrec.datasets.torch_data import ConcatPrepared, SkeletonTorchDataset, build_dataset
+from skelrec.datasets.torch_data import ConcatPrepared, PreparedLike, SkeletonTorchDataset, build_dataset
+from skelrec.datasets.vocabulary import Vocabulary, get_vocabulary
 from skelrec.errors import SkelrecError
 from skelrec.models import Encoder
 from skelrec.skeleton import conversion_matrix
@@ -71,6 +79,32 @@ def _input_section(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+TRAIN_ONLY = "train"
+"""``PATH#train``: every sample of the cache trains and none is scored (protocol ``None`` in ``sources``)."""
+
+
+def _source(entry: str | Path, protocol: str) -> tuple[Path, str | None]:
+    """``PATH`` (split by ``protocol``, ``auto`` resolved per cache), ``PATH#PROTOCOL`` or ``PATH#train``
+    -> (cache, protocol or ``None`` for train-only)."""
+    text = str(entry)
+    path, sep, own = text.rpartition("#")
+    if not sep:
+        return Path(text), resolve_protocol(text, protocol)
+    if not own or ":" in own:
+        raise SkelrecError(
+            f"data entry {text!r}: write PATH, PATH#PROTOCOL or PATH#train (the evaluation picks the parts)"
+        )
+    return Path(path), None if own == TRAIN_ONLY else own
+
+
+def _part(root: Path, protocol: str | None, part: str) -> PreparedDataset:
+    """One part of a cache's protocol; with no protocol (train-only) every sample is train and none is test."""
+    if protocol is not None:
+        return PreparedDataset(root, protocol, part)
+    ds = PreparedDataset(root)
+    return ds if part == "train" else ds.subset(np.zeros(len(ds), bool))
+
+
 @dataclass
 class EvalContext:
     """A checkpoint and a dataset split, ready for a protocol.
@@ -82,8 +116,10 @@ class EvalContext:
         data: the evaluation input on the cache (``paths``, ``protocol``, ``part="train"``; augmentations are
             MAMP's fine-tuning ones unless ``open(augment=...)`` changes them, and apply only where a protocol asks
             for training augmentation).
-        dataset: the cache's dataset name.
-        classes: the cache's class names (label ``i`` is ``classes[i]``).
+        dataset: the cache's dataset name (several: joined with ``+``).
+        classes: the cache's class names (label ``i`` is ``classes[i]``), or the vocabulary's labels.
+        sources: every cache and its protocol (one pair unless several caches were given).
+        vocabulary: the vocabulary the labels are remapped to, restricted to the caches' datasets (or ``None``).
     """
 
     checkpoint: Path
@@ -92,37 +128,52 @@ class EvalContext:
     data: DataConfig
     dataset: str
     classes: list[str]
+    sources: list[tuple[Path, str | None]] = field(default_factory=list)
+    vocabulary: Vocabulary | None = None
 
     @classmethod
     def open(
         cls,
         checkpoint: str | Path,
-        data: str | Path,
+        data: str | Path | Sequence[str | Path],
         protocol: str = AUTO,
         init: Init = "pretrained",
         augment: Mapping[str, Any] | None = None,
+        vocabulary: str | None = None,
     ) -> EvalContext:
-        """Read the checkpoint's config and the cache's info; fail early on an unknown init, protocol or layout.
+        """Read the checkpoint's config and the caches' info; fail early on an unknown init, protocol or layout.
 
         ``augment`` sets :class:`AugmentConfig` fields of the training augmentation (default: MAMP's fine-tuning
-        crop and rotation)."""
+        crop and rotation). ``data`` is a cache or a list of caches (``PATH`` or ``PATH#PROTOCOL``); several caches
+        need a ``vocabulary`` unless they share one class list."""
         from skelrec.hub.checkpoint import read_config
 
         if init not in INITS:
             raise SkelrecError(f"init must be one of {', '.join(INITS)}, got {init!r}")
-        checkpoint, root = Path(checkpoint), Path(data)
+        checkpoint = Path(checkpoint)
         config = read_config(checkpoint)
-        info = read_info(root)
-        protocol = resolve_protocol(root, protocol)
-        PreparedDataset(root, protocol, "train")  # an unknown or absent protocol fails here, naming the known ones
+        entries = [data] if isinstance(data, (str, Path)) else list(data)
+        if not entries:
+            raise SkelrecError("no data given; pass one or more prepared caches (`skelrec prepare ... --out PATH`)")
+        sources = [_source(entry, protocol) for entry in entries]
+        infos = [read_info(root) for root, _ in sources]
+        trains = [_part(root, p, "train") for root, p in sources]  # an unknown protocol fails here
         fields = _input_section(config)
-        fields |= {"paths": [str(root)], "protocol": protocol, "part": "train"}
+        paths = [f"{root}#{p}:train" if p else str(root) for root, p in sources]
+        fields |= {"paths": paths, "protocol": None, "part": "train"}
+        if len(sources) == 1 and sources[0][1] is not None:
+            fields |= {"paths": [str(sources[0][0])], "protocol": sources[0][1]}
         fields["augment"] = {"crop_min_frames": min(AugmentConfig().crop_min_frames, fields["clip_length"])}
         fields["augment"] |= dict(augment or {})
+        fields["vocabulary"] = vocabulary
         data_cfg = section_from_dict(DataConfig, fields, source=f"{checkpoint}/config.json")
-        if info["layout"] != data_cfg.layout:
-            conversion_matrix(info["layout"], data_cfg.layout)  # raises when the cache's joints cannot feed it
-        return cls(checkpoint, config, init, data_cfg, str(info["dataset"]), list(info["classes"]))
+        for info in infos:
+            if info["layout"] != data_cfg.layout:
+                conversion_matrix(info["layout"], data_cfg.layout)  # raises when the cache's joints cannot feed it
+        vocab = None if vocabulary is None else get_vocabulary(vocabulary).restrict(t.dataset for t in trains)
+        classes = list(vocab.labels) if vocab else ConcatPrepared(trains).classes
+        dataset = "+".join(dict.fromkeys(str(info["dataset"]) for info in infos))
+        return cls(checkpoint, config, init, data_cfg, dataset, classes, sources, vocab)
 
     # ---------------------------------------------------------------------------------------------------------
     # The encoder.
@@ -153,25 +204,42 @@ class EvalContext:
 
     @property
     def root(self) -> Path:
-        return Path(self.data.paths[0])
+        return self.sources[0][0]
 
     @property
     def protocol(self) -> str:
-        return str(self.data.protocol)
+        return "+".join(dict.fromkeys(p for _, p in self.sources if p)) or TRAIN_ONLY
 
-    def part(self, part: Literal["train", "test"]) -> PreparedDataset:
-        """The labelled samples of one part of the protocol; an empty part is an error naming the alternatives."""
-        ds = PreparedDataset(self.root, self.protocol, part)
+    def part(self, part: Literal["train", "test"]) -> PreparedLike:
+        """The labelled samples of one part of the protocol(s); an empty part is an error naming the alternatives.
+
+        One cache without a vocabulary: a :class:`PreparedDataset`; otherwise a :class:`ConcatPrepared` of the
+        caches whose part holds labelled samples, labelled with :attr:`classes`."""
+        if len(self.sources) == 1 and self.vocabulary is None:
+            return self._labelled(*self.sources[0], part, required=True)
+        return ConcatPrepared(self.parts(part), self.data.layout, self.vocabulary)
+
+    def parts(self, part: Literal["train", "test"]) -> list[PreparedDataset]:
+        """The labelled samples of one part of every cache that has some, each in its own layout and labels."""
+        found = [self._labelled(root, protocol, part, required=False) for root, protocol in self.sources]
+        parts = [p for p in found if len(p)]
+        if not parts:
+            raise SkelrecError(f"none of {', '.join(str(r) for r, _ in self.sources)} has labelled {part} samples")
+        return parts
+
+    @staticmethod
+    def _labelled(root: Path, protocol: str | None, part: str, *, required: bool) -> PreparedDataset:
+        ds = _part(root, protocol, part)
         labelled = ds.subset(ds.labels >= 0)
-        if not len(labelled):
+        if required and not len(labelled):
             usable = [p for p, n in ds.info.get("protocols", {}).items() if n.get("train") and n.get("test")]
             raise SkelrecError(
-                f"{self.root}: the {part} part of protocol {self.protocol!r} has no labelled samples "
+                f"{root}: the {part} part of protocol {protocol!r} has no labelled samples "
                 f"({len(ds)} samples, all unlabelled or absent); use --protocol with one of: {', '.join(usable)}"
             )
         return labelled
 
-    def torch_dataset(self, prepared: PreparedDataset, *, train: bool = False, seed: int = 0) -> SkeletonTorchDataset:
+    def torch_dataset(self, prepared: PreparedLike, *, train: bool = False, seed: int = 0) -> SkeletonTorchDataset:
         """``prepared`` in the checkpoint's layout through the evaluation pipeline (or, ``train=True``, the
         training pipeline with augmentations)."""
         joined = ConcatPrepared([prepared], self.data.layout)

@@ -29,6 +29,9 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+import torch
+from torch import Tensor
+
 from skelrec.config import (
     DataConfig,
     EncoderConfig,
@@ -38,6 +41,7 @@ from skelrec.config import (
     TrainConfig,
     config_to_dict,
 )
+from skelrec.datasets.cache import read_info
 from skelrec.datasets.torch_data import PreparedLike
 from skelrec.errors import SkelrecError
 from skelrec.evaluate.context import EvalContext
@@ -229,6 +233,30 @@ def save_classifier(
     return save_checkpoint(folder, method.classifier.state_dict(), config)
 
 
+def per_dataset_scores(
+    ctx: EvalContext, test_part: PreparedLike, logits: Tensor, labels: Tensor
+) -> list[dict[str, Any]]:
+    """Cross-subject scores of every dataset of a joint test part: ``[{dataset, split, value (top-1 %),
+    mean_class, test_clips, per_class}]`` (per-class rows carry ``dataset`` and list only that dataset's classes)."""
+    datasets = getattr(test_part, "sample_datasets", None) or [ctx.dataset] * len(labels)
+    splits = {read_info(root)["dataset"]: protocol for root, protocol in ctx.sources}
+    rows = []
+    for name in dict.fromkeys(datasets):
+        chosen = torch.tensor([d == name for d in datasets])
+        metrics, per_class = classification_metrics(logits[chosen], labels[chosen], ctx.classes)
+        rows.append(
+            {
+                "dataset": name,
+                "split": splits.get(name, ctx.protocol),
+                "value": metrics["top1"],
+                "mean_class": metrics["mean_class"],
+                "test_clips": int(chosen.sum()),
+                "per_class": [{"dataset": name, **r} for r in per_class if r["total"]],
+            }
+        )
+    return rows
+
+
 def finetune_once(
     ctx: EvalContext,
     settings: FinetuneSettings,
@@ -270,12 +298,22 @@ def finetune_once(
         num_workers=num_workers,
     )
     metrics, per_class = classification_metrics(logits, labels, ctx.classes)
+    scores = per_dataset_scores(ctx, test_part, logits, labels)
     checkpoint = None
     if save:
-        card = {"protocol": "finetune", "dataset": ctx.dataset, "split": ctx.protocol, "value": metrics["top1"]}
-        card |= {"metric": "accuracy", "command": command} if command else {"metric": "accuracy"}
+        cards = [{"protocol": "finetune", "dataset": ctx.dataset, "split": ctx.protocol, "value": metrics["top1"]}]
+        if len(scores) > 1 or ctx.vocabulary is not None:
+            cards = [{"protocol": "finetune", **{k: v for k, v in r.items() if k != "per_class"}} for r in scores]
+        for card in cards:
+            card |= {"metric": "accuracy", "command": command} if command else {"metric": "accuracy"}
         extra = {"clip_seconds": median_clip_seconds(train_part), "per_class": per_class}
-        checkpoint = save_classifier(run_dir / CLASSIFIER_DIR, method, cfg, ctx, [card], extra)
+        if ctx.vocabulary is not None:
+            extra |= {
+                "vocabulary": ctx.vocabulary.name,
+                "label_sources": ctx.vocabulary.label_sources(),
+                "per_dataset_class": [r for row in scores for r in row["per_class"]],
+            }
+        checkpoint = save_classifier(run_dir / CLASSIFIER_DIR, method, cfg, ctx, cards, extra)
     return FinetuneOutcome(metrics, per_class, len(train_part), result.step, result.epoch, checkpoint)
 
 

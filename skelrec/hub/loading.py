@@ -1,4 +1,5 @@
-"""``from_pretrained``: a ready model from the embedded default, a local folder or a Hugging Face Hub repo."""
+"""``from_pretrained``: a ready model from a shipped name (``default``, ``gestures`` ...), a local folder or a
+Hugging Face Hub repo; the order in which a name is read is in :mod:`skelrec.hub.shipped`."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from skelrec.devices import resolve_device
 from skelrec.errors import SkelrecError
 from skelrec.hub.checkpoint import CONFIG_NAME, PICKLE_PATTERNS, WEIGHTS_NAME, load_model
 from skelrec.hub.remote import MODEL_FILES, HubSettings, fetch_snapshot
+from skelrec.hub.shipped import is_shipped_name, shipped_model_dir
 from skelrec.paths import shipped_weights_dir
 
 __all__ = ["DEFAULT_MODEL_DIR", "LoadedModel", "from_pretrained"]
@@ -59,8 +61,9 @@ def from_pretrained(
     """Load a skelrec model strictly (every weight, every shape) and move it to ``device``.
 
     Args:
-        model: ``None`` for the default model (``weights/default``), a local checkpoint folder, or a Hub repo id
-            (``owner/name``) downloaded through the Hub cache (``HF_ENDPOINT``, ``HF_HOME``, ``HF_HUB_OFFLINE``
+        model: ``None`` for the default model, a shipped model's name (``default``, ``gestures``, ``interactions``:
+            :mod:`skelrec.hub.shipped`, which also gives the resolution order), a local checkpoint folder, or a Hub
+            repo id (``owner/name``) downloaded through the Hub cache (``HF_ENDPOINT``, ``HF_HOME``, ``HF_HUB_OFFLINE``
             and ``HF_TOKEN`` are honoured; an unreachable Hub falls back to the cache).
         revision: Hub branch, tag or commit id (default branch when ``None``); only for repo ids.
         device: ``"auto"`` (CUDA, then MPS, then CPU), or any torch device.
@@ -72,8 +75,10 @@ def from_pretrained(
         SkelrecError: one line naming the problem and its fix (missing default model, unknown repo or revision,
             no network and nothing cached, gated/private repo without token, corrupt or incomplete checkpoint).
     """
-    if model is None:
+    if model is None or model == "default":
         folder, source = _default_folder(), "default"
+    elif is_shipped_name(model):
+        folder, source = shipped_model_dir(str(model)), str(model)
     elif Path(model).is_dir():
         folder, source = Path(model), str(model)
     else:

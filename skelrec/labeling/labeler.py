@@ -33,7 +33,7 @@ from skelrec.hub.checkpoint import WEIGHTS_NAME
 from skelrec.hub.loading import LoadedModel, from_pretrained
 from skelrec.labeling.inputs import ModelInput
 from skelrec.labeling.result import LabelResult, PoseStats
-from skelrec.labeling.segments import decide, merge_segments
+from skelrec.labeling.segments import TOO_SHORT, Decision, decide, merge_segments
 from skelrec.labeling.smoothing import Smoothing
 from skelrec.labeling.windows import Window, frame_period, plan_windows, visible_fraction
 from skelrec.models import Classifier
@@ -50,7 +50,15 @@ from skelrec.pose.base import FrameDetector
 from skelrec.skeleton import convert, get_layout, valid_mask
 from skelrec.video import Frame, VideoInfo, VideoReader, open_video
 
-__all__ = ["DEFAULT_SKELETON_FPS", "DEFAULT_STRIDE", "Labeler", "PoseOptions", "ProgressCallback"]
+__all__ = [
+    "DEFAULT_MIN_CONFIDENCE",
+    "DEFAULT_SKELETON_FPS",
+    "DEFAULT_STRIDE",
+    "MIN_WINDOW_FRACTION",
+    "Labeler",
+    "PoseOptions",
+    "ProgressCallback",
+]
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +71,15 @@ DEFAULT_STRIDE = 0.5
 DEFAULT_SKELETON_FPS = 30.0
 """Frame rate of a skeleton file whose format records none: Kinect v1 and v2 stream at 30 frames per second."""
 
+DEFAULT_MIN_CONFIDENCE = 0.4
+"""The "no action" threshold when neither the caller nor the checkpoint (``config["min_confidence"]``) sets one."""
+
+MIN_WINDOW_FRACTION = 0.5
+"""A video (or pose stream) shorter than this fraction of the model's window is ``too_short`` and not labelled: with
+less than half a clip, most of what the model was trained to see is missing (a training clip of a 2.2 s window
+resampled from 1 s of motion is stretched beyond the speeds the augmentations cover), and a 1-frame input has no
+motion at all."""
+
 
 class Labeler:
     """Labels videos (or pose sequences) with a classifier checkpoint.
@@ -72,7 +89,8 @@ class Labeler:
         window: window length in seconds; default: the checkpoint's clip duration (:func:`~.inputs.clip_seconds`).
         stride: seconds between windows; default :data:`DEFAULT_STRIDE` (at most the window length).
         smoothing: a :class:`Smoothing` or its text form (``"moving_average:3"``, ``"ema:0.5"``, ``"none"``).
-        min_confidence: below this smoothed top probability a window is ``uncertain`` (label ``no action``).
+        min_confidence: below this smoothed top probability a window is ``uncertain`` (label ``no action``);
+            default: the checkpoint's measured ``config["min_confidence"]``, else :data:`DEFAULT_MIN_CONFIDENCE`.
         min_visible: below this fraction of frames with a person a window is ``no_person``.
         top_k: classes listed per window.
         batch_size: windows per forward pass.
@@ -97,7 +115,7 @@ class Labeler:
         window: float | None = None,
         stride: float | None = None,
         smoothing: Smoothing | str = "moving_average",
-        min_confidence: float = 0.4,
+        min_confidence: float | None = None,
         min_visible: float = 0.5,
         top_k: int = 5,
         batch_size: int = 32,
@@ -120,6 +138,11 @@ class Labeler:
         if self.window <= 0 or self.stride <= 0:
             raise SkelrecError(f"window ({self.window}) and window stride ({self.stride}) must be > 0 seconds")
         self.smoothing = Smoothing.parse(smoothing) if isinstance(smoothing, str) else smoothing
+        if min_confidence is None:
+            min_confidence = float(loaded.config.get("min_confidence", DEFAULT_MIN_CONFIDENCE))
+        self.temperature = float(loaded.config.get("temperature", 1.0))
+        if not self.temperature > 0:
+            raise SkelrecError(f"model {loaded.source}: temperature {self.temperature} in config.json must be > 0")
         for name, value in (("min_confidence", min_confidence), ("min_visible", min_visible)):
             if not 0 <= value <= 1:
                 raise SkelrecError(f"{name} must be between 0 and 1, got {value}")
@@ -151,6 +174,11 @@ class Labeler:
         resolve_device(device)  # a one-line error for an unknown device or CUDA without a GPU
         return cls(from_pretrained(model, revision=revision, device=device), **options)
 
+    @property
+    def min_seconds(self) -> float:
+        """The shortest video this labeler labels: :data:`MIN_WINDOW_FRACTION` of its window."""
+        return MIN_WINDOW_FRACTION * self.window
+
     # ----------------------------------------------------------------------------------------------------------
     # description
     # ----------------------------------------------------------------------------------------------------------
@@ -165,6 +193,7 @@ class Labeler:
             "layout": self.input.layout,
             "clip_length": self.input.clip_length,
             "clip_seconds": round(self.input.seconds, 4),
+            "temperature": self.temperature,
             "num_persons": self.input.num_persons,
             "labels": list(self.labels),
             "device": str(self.device),
@@ -178,6 +207,7 @@ class Labeler:
             "smoothing": self.smoothing.to_dict(),
             "min_confidence": self.min_confidence,
             "min_visible": self.min_visible,
+            "min_seconds": round(self.min_seconds, 4),
             "top_k": self.top_k,
             "mirrored": self.mirrored if mirrored is None else mirrored,
             "pose": self.pose.to_dict(),
@@ -325,6 +355,9 @@ class Labeler:
         visible = np.array([visible_fraction(present, w) for w in windows], np.float32)
         valid = visible >= self.min_visible
         probs = np.zeros((len(windows), len(self.labels)), np.float32)
+        notice = self._too_short(present, times, end, video)
+        if notice is not None:
+            valid[:] = False  # never labelled as an action
         chosen = [w for w, ok in zip(windows, valid, strict=True) if ok]
         if chosen:
             probs[valid] = self.classify(skeleton, chosen, progress=progress)
@@ -332,6 +365,8 @@ class Labeler:
         decisions = decide(
             smoothed, visible, self.labels, min_confidence=self.min_confidence, min_visible=self.min_visible
         )
+        if notice is not None:
+            decisions = [Decision("too_short", TOO_SHORT, None) for _ in windows]
         return LabelResult(
             video=video,
             fps=fps,
@@ -349,7 +384,22 @@ class Labeler:
             pose=stats,
             poses=poses,
             top_k=self.top_k,
+            notice=notice,
         )
+
+    def _too_short(self, present: np.ndarray, times: np.ndarray, end: float, source: str) -> str | None:
+        """A one-line notice (also logged) when the sequence lasts less than :attr:`min_seconds`, else None."""
+        if not len(times) or not present.any():
+            return None  # nothing to label anyway: "no person found"
+        seconds = end - float(times[0])
+        if seconds >= self.min_seconds - 1e-9:
+            return None
+        notice = (
+            f"{source or 'input'}: too short to label: {seconds:.2f} s ({len(times)} frames); this "
+            f"model needs at least {self.min_seconds:.2f} s (half its {self.window:.2f} s window)"
+        )
+        log.warning("%s", notice)
+        return notice
 
     def classify(
         self, skeleton: np.ndarray, windows: Sequence[Window], *, progress: ProgressCallback | None = None
@@ -380,7 +430,8 @@ class Labeler:
                 torch.set_num_threads(before)
 
     def _probabilities(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Softmax of the model's logits: ``(N, M, T, V, C)``, mask ``(N, M, T)`` -> ``(N, K)``."""
+        """Softmax of the model's logits divided by its calibrated temperature (``config["temperature"]``, default
+        1; :mod:`skelrec.evaluate.calibration`): ``(N, M, T, V, C)``, mask ``(N, M, T)`` -> ``(N, K)``."""
         with torch.inference_mode():
             logits = self.model(x, mask)
         if logits.shape[-1] != len(self.labels):
@@ -388,7 +439,7 @@ class Labeler:
                 f"model {self.loaded.source} outputs {logits.shape[-1]} classes but its config lists "
                 f"{len(self.labels)} labels; fix the labels in its config.json"
             )
-        return torch.softmax(logits.float(), dim=-1)
+        return torch.softmax(logits.float() / self.temperature, dim=-1)
 
     def _warm_up(self) -> None:
         """A forward pass on zeros: checks the output size, and PyTorch's first-call cost (up to a second on a

@@ -12,9 +12,11 @@ from skelrec.labeling.segments import Decision, Segment
 from skelrec.labeling.windows import Window
 from skelrec.pose.sequence import PoseSequence
 
-__all__ = ["NO_PERSON_FOUND", "LabelResult", "PoseStats"]
+__all__ = ["NO_PERSON_FOUND", "TOO_SHORT_STATUS", "LabelResult", "PoseStats"]
 
 NO_PERSON_FOUND = "no person found"
+TOO_SHORT_STATUS = "too_short"
+"""Status of a video shorter than the model needs (see :attr:`skelrec.labeling.Labeler.min_seconds`)."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ class LabelResult:
         pose: pose statistics.
         poses: the pose sequence the labels were computed from (for drawing; not written to JSON).
         top_k: classes listed per window in :meth:`to_dict`.
+        notice: a one-line explanation of a status other than ``ok`` that the labeler decided (``too_short``).
     """
 
     video: str
@@ -110,11 +113,15 @@ class LabelResult:
     pose: PoseStats
     poses: PoseSequence | None = field(default=None, repr=False)
     top_k: int = 5
+    notice: str | None = None
 
     @property
     def status(self) -> str:
-        """``"ok"``, or :data:`NO_PERSON_FOUND` when the pose estimator found nobody in any frame."""
-        return "ok" if self.pose.frames_with_person else NO_PERSON_FOUND
+        """``"ok"``; :data:`NO_PERSON_FOUND` when the pose estimator found nobody in any frame; else
+        :data:`TOO_SHORT_STATUS` when the video is shorter than the model needs (no window is labelled)."""
+        if not self.pose.frames_with_person:
+            return NO_PERSON_FOUND
+        return TOO_SHORT_STATUS if any(d.state == "too_short" for d in self.decisions) else "ok"
 
     def top(self, probs: np.ndarray, k: int | None = None) -> list[dict[str, Any]]:
         """The ``k`` most likely classes of a probability vector ``(K,)`` as ``[{label, score}]``."""
@@ -124,7 +131,7 @@ class LabelResult:
 
     def summary(self, k: int | None = None) -> list[dict[str, Any]]:
         """Top-``k`` classes of the whole video: mean probabilities over the windows with a person in view."""
-        seen = np.array([d.state != "no_person" for d in self.decisions], bool)
+        seen = np.array([d.state not in ("no_person", "too_short") for d in self.decisions], bool)
         if not seen.any():
             return []
         return self.top(self.probabilities[seen].mean(axis=0), k)
@@ -146,7 +153,7 @@ class LabelResult:
                 "state": d.state,
                 "label": d.label,
                 "score": _round(d.score, 4),
-                "top": [] if d.state == "no_person" else self.top(probs),
+                "top": [] if d.state in ("no_person", "too_short") else self.top(probs),
             })  # fmt: skip
         return rows
 
@@ -155,6 +162,7 @@ class LabelResult:
         return {
             "video": self.video,
             "status": self.status,
+            **({"notice": self.notice} if self.notice else {}),
             "fps": round(self.fps, 4),
             "frames": self.frames,
             "duration": round(self.duration, 3),

@@ -4,7 +4,9 @@ Every window gets one of three states:
 
 * ``action``: a person is in view and the top smoothed probability reaches ``min_confidence``; label = that class;
 * ``uncertain``: a person is in view but no class is confident enough; label :data:`NO_ACTION`;
-* ``no_person``: a person is visible in fewer than ``min_visible`` of the window's frames; label :data:`NO_PERSON`.
+* ``no_person``: a person is visible in fewer than ``min_visible`` of the window's frames; label :data:`NO_PERSON`;
+* ``too_short``: the whole video is shorter than the model needs (set by the labeler, not by :func:`decide`);
+  label :data:`TOO_SHORT`, never an action.
 
 Consecutive windows with the same state and label merge into one segment spanning their slots
 (:class:`~skelrec.labeling.windows.Window`); its score is the mean top probability of the merged windows
@@ -21,11 +23,12 @@ import numpy as np
 
 from skelrec.labeling.windows import Window
 
-__all__ = ["NO_ACTION", "NO_PERSON", "Decision", "Segment", "decide", "merge_segments"]
+__all__ = ["NO_ACTION", "NO_PERSON", "TOO_SHORT", "Decision", "Segment", "decide", "merge_segments"]
 
 NO_PERSON = "no person"
 NO_ACTION = "no action"
-State = Literal["action", "uncertain", "no_person"]
+TOO_SHORT = "too short"
+State = Literal["action", "uncertain", "no_person", "too_short"]
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,7 @@ def merge_segments(windows: Sequence[Window], decisions: Sequence[Decision]) -> 
         first, last = windows[run[0]], windows[run[-1]]
         d = decisions[run[0]]
         scores = [decisions[i].score for i in run]
-        score = None if d.state == "no_person" else float(np.mean(scores))
+        score = None if d.score is None else float(np.mean(scores))
         segments.append(Segment(first.slot_start, last.slot_end, d.label, score, d.state))
 
     for i, d in enumerate(decisions):
