@@ -7,7 +7,7 @@ import logging
 import shlex
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -15,6 +15,17 @@ from skelrec.errors import SkelrecError
 
 if TYPE_CHECKING:
     from skelrec.evaluate import EvalResult, FinetuneSettings
+
+
+def _flag(*names: str, help: str) -> Any:
+    """A boolean option that takes no value (``--name``, or ``--name/--no-name``).
+
+    typer >= 0.2x prints every option's type in the help, ``<bool>`` included, which reads as if the flag took a
+    value (``--overlay yes`` then labels a video named ``yes``); an empty metavar removes it, and older typer
+    versions (which print nothing for flags) are unaffected.
+    """
+    return typer.Option(*names, help=help, metavar="")
+
 
 app = typer.Typer(
     name="skelrec",
@@ -35,9 +46,9 @@ def prepare(
         Path | None, typer.Option(help="NTU: official samples_with_missing_skeletons.txt (skip listed samples).")
     ] = None,
     skip_bad: Annotated[
-        bool, typer.Option("--skip-bad", help="Skip unreadable files (listed in the report) instead of stopping.")
+        bool, _flag("--skip-bad", help="Skip unreadable files (listed in the report) instead of stopping.")
     ] = False,
-    force: Annotated[bool, typer.Option("--force", help="Rebuild even if --out holds a complete cache.")] = False,
+    force: Annotated[bool, _flag("--force", help="Rebuild even if --out holds a complete cache.")] = False,
     option: Annotated[
         list[str] | None,
         typer.Option(
@@ -64,7 +75,7 @@ def prepare(
 @app.command()
 def inspect(
     file: Annotated[Path, typer.Argument(help="A skeleton file of any supported dataset, or a prepared cache.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+    as_json: Annotated[bool, _flag("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
     """Print what a single file holds: format, frames, persons, joints, layout, label, metadata."""
     from skelrec.datasets.inspect import inspect_file
@@ -113,7 +124,7 @@ def download(
 def push(
     folder: Annotated[Path, typer.Argument(help="Checkpoint folder (config.json, model.safetensors, README.md).")],
     repo_id: Annotated[str, typer.Argument(help="Hub model repo to upload to, e.g. owner/name (created if needed).")],
-    private: Annotated[bool, typer.Option("--private", help="Create the repo as private.")] = False,
+    private: Annotated[bool, _flag("--private", help="Create the repo as private.")] = False,
     branch: Annotated[
         str | None, typer.Option("--branch", "--revision", help="Branch to commit to (created if needed).")
     ] = None,
@@ -164,36 +175,53 @@ def label(
     formats: Annotated[
         str, typer.Option("--format", help="Files per video, any of json,csv,srt (json is always written).")
     ] = "json,csv,srt",
-    overlay: Annotated[bool, typer.Option("--overlay", help="Also write OUT/STEM.mp4 with the labels drawn.")] = False,
-    stride: Annotated[int, typer.Option(help="Run the pose estimator on every N-th frame.")] = 1,
-    window: Annotated[float | None, typer.Option(help="Window length in seconds (default: the model's clip).")] = None,
-    window_stride: Annotated[float | None, typer.Option(help="Seconds between windows (default 0.5).")] = None,
+    overlay: Annotated[bool, _flag("--overlay", help="Also write OUT/STEM.mp4 with the labels drawn.")] = False,
+    stride: Annotated[int, typer.Option(help="Run the pose estimator on every N-th frame (>= 1).")] = 1,
+    window: Annotated[
+        float | None, typer.Option(help="Window length in seconds, > 0 (default: the model's clip).")
+    ] = None,
+    window_stride: Annotated[float | None, typer.Option(help="Seconds between windows, > 0 (default 0.5).")] = None,
     smoothing: Annotated[str, typer.Option(help="none, moving_average[:WINDOWS] or ema[:ALPHA].")] = "moving_average",
     min_confidence: Annotated[
         float | None,
-        typer.Option(help="Below this probability a window is 'no action' (default: the model's own, else 0.4)."),
+        typer.Option(help="Below this probability (0-1) a window is 'no action' (default: the model's own, else 0.4)."),
     ] = None,
-    max_frames: Annotated[int | None, typer.Option(help="Label only the first N processed frames.")] = None,
-    max_side: Annotated[int | None, typer.Option(help="Downscale frames to this many pixels for poses.")] = None,
-    mirrored: Annotated[bool, typer.Option("--mirrored", help="Videos are mirrored (webcam/selfie).")] = False,
+    max_frames: Annotated[int | None, typer.Option(help="Label only the first N (>= 1) processed frames.")] = None,
+    max_side: Annotated[
+        int | None, typer.Option(help="Downscale frames to this many pixels (>= 16) for poses.")
+    ] = None,
+    mirrored: Annotated[bool, _flag("--mirrored", help="Videos are mirrored (webcam/selfie).")] = False,
     device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")] = "auto",
-    force: Annotated[bool, typer.Option("--force", help="Label again videos that are already done.")] = False,
+    force: Annotated[bool, _flag("--force", help="Label again videos that are already done.")] = False,
     fps: Annotated[
         float | None,
         typer.Option(help="Frame rate of skeleton files (default: their format's, 30 for Kinect; videos keep theirs)."),
     ] = None,
 ) -> None:
-    """Label the actions in videos over time: segments and per-window scores as JSON/CSV/SRT, optional overlay."""
-    from skelrec.labeling import Labeler, PoseOptions
-    from skelrec.labeling.batch import RichBatchProgress, label_batch
+    """Label the actions in videos over time: segments and per-window scores as JSON/CSV/SRT, optional overlay.
 
-    pose = PoseOptions(frame_stride=stride, max_side=max_side, max_frames=max_frames)
-    labeler = Labeler.from_pretrained(
-        model, revision=revision, device=device, window=window, stride=window_stride, smoothing=smoothing,
-        min_confidence=min_confidence, pose=pose, mirrored=mirrored, skeleton_fps=fps,
-    )  # fmt: skip
-    with RichBatchProgress() as progress:
-        report = label_batch(labeler, inputs, out, formats=formats, overlay=overlay, force=force, progress=progress)
+    Ctrl-C stops after printing what finished and what did not (exit 130); the same command resumes.
+    """
+    from skelrec.labeling.batch import BatchInterrupted, RichBatchProgress, check_output_folder, label_batch
+    from skelrec.labeling.labeler import Labeler
+    from skelrec.pose.options import PoseOptions
+
+    check_output_folder(out)  # before the model and the pose estimator start: a bad --out costs nothing
+    try:
+        pose = PoseOptions(frame_stride=stride, max_side=max_side, max_frames=max_frames)
+        labeler = Labeler.from_pretrained(
+            model, revision=revision, device=device, window=window, stride=window_stride, smoothing=smoothing,
+            min_confidence=min_confidence, pose=pose, mirrored=mirrored, skeleton_fps=fps,
+        )  # fmt: skip
+        with RichBatchProgress() as progress:
+            report = label_batch(labeler, inputs, out, formats=formats, overlay=overlay, force=force, progress=progress)
+    except BatchInterrupted as stop:
+        typer.echo(stop.report.describe())
+        typer.echo("interrupted: finished videos are kept; run the same command again to label the rest", err=True)
+        raise typer.Exit(130) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted before any video was labelled", err=True)
+        raise typer.Exit(130) from None
     typer.echo(report.describe())
     if report.failed:
         raise typer.Exit(1)
@@ -210,11 +238,11 @@ def teach(
     ] = None,
     method: Annotated[str, typer.Option(help="prototype (instant), knn, linear or finetune (slower).")] = "prototype",
     augment: Annotated[
-        bool, typer.Option("--augment", help="Add generated copies (MacDiff diffusion, else skeleton transforms).")
+        bool, _flag("--augment", help="Add generated copies (MacDiff diffusion, else skeleton transforms).")
     ] = False,
     open_set: Annotated[
         bool | None,
-        typer.Option("--open-set/--closed-set", help="Far from every action = 'unknown' (default: prototype, knn)."),
+        _flag("--open-set/--closed-set", help="Far from every action = 'unknown' (default: prototype, knn)."),
     ] = None,
     pooling: Annotated[
         str | None,
@@ -225,7 +253,7 @@ def teach(
     ] = None,
     stride: Annotated[int, typer.Option(help="Run the pose estimator on every N-th frame.")] = 1,
     max_side: Annotated[int | None, typer.Option(help="Downscale frames to this many pixels for poses.")] = None,
-    mirrored: Annotated[bool, typer.Option("--mirrored", help="Videos are mirrored (webcam/selfie).")] = False,
+    mirrored: Annotated[bool, _flag("--mirrored", help="Videos are mirrored (webcam/selfie).")] = False,
     device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")] = "auto",
 ) -> None:
     """Teach new actions from a few example clips each; writes a model that skelrec label and the app use."""
@@ -248,7 +276,7 @@ def teach(
 def serve_app(
     host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: all interfaces).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 7860,
-    share: Annotated[bool, typer.Option("--share", help="Also serve a temporary public gradio.live link.")] = False,
+    share: Annotated[bool, _flag("--share", help="Also serve a temporary public gradio.live link.")] = False,
     model: Annotated[
         str | None, typer.Option(help="Model shown first: Hub repo id or checkpoint folder; default: the embedded one.")
     ] = None,
@@ -379,7 +407,7 @@ def evaluate_linear(
     epochs: EvalEpochs = None,
     batch_size: EvalBatchSize = None,
     lr: EvalLr = None,
-    augment: Annotated[bool, typer.Option(help="Train on augmented clips (slow) instead of fixed features.")] = False,
+    augment: Annotated[bool, _flag(help="Train on augmented clips (slow) instead of fixed features.")] = False,
     seed: EvalSeed = 0,
     device: EvalDevice = "auto",
     workers: EvalWorkers = 0,
@@ -442,7 +470,7 @@ def evaluate_finetune(
     ] = None,
     downstream: Annotated[
         bool,
-        typer.Option(help="Fine-tune a pretrained encoder inside its downstream model (SkeletonMAE's GIN: STRL)."),
+        _flag(help="Fine-tune a pretrained encoder inside its downstream model (SkeletonMAE's GIN: STRL)."),
     ] = True,
     run_dir: EvalRunDir = None,
     seed: EvalSeed = 0,
@@ -482,11 +510,9 @@ def evaluate_semi(
     seeds: Annotated[
         list[int] | None, typer.Option("--seed", help="Seed(s), one run each (default: 0 1 2 3 4).")
     ] = None,
-    balanced: Annotated[
-        bool, typer.Option(help="Same number of clips per class (default: MAMP's random subset).")
-    ] = False,
+    balanced: Annotated[bool, _flag(help="Same number of clips per class (default: MAMP's random subset).")] = False,
     diffusion_augment: Annotated[
-        bool, typer.Option(help="Augment the labelled clips with MacDiff's diffusion decoder.")
+        bool, _flag(help="Augment the labelled clips with MacDiff's diffusion decoder.")
     ] = False,
     epochs: EvalEpochs = None,
     batch_size: EvalBatchSize = None,
@@ -528,6 +554,9 @@ def evaluate_semi(
 
 
 def main() -> None:
+    from skelrec.pose.native_log import separate_python_stderr
+
+    separate_python_stderr()  # MediaPipe's start-up notices are then filtered without holding back Python's output
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx2").setLevel(logging.WARNING)  # huggingface_hub's client logs every request at INFO
     logging.getLogger("httpx").setLevel(logging.WARNING)  # so does gradio's (skelrec app)

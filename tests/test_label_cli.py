@@ -4,8 +4,11 @@ re-runs skipped unless --force, one-line errors for unusable models, and a video
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import av
@@ -134,3 +137,104 @@ def test_a_video_without_people_says_so(tmp_path: Path, model: Path, shared_data
     doc = json.loads((tmp_path / "vtest.json").read_text())
     assert doc["status"] == "no person found" and [s["label"] for s in doc["segments"]] == ["no person"]
     assert (tmp_path / "vtest.srt").read_text() == ""
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# A user's report on a fresh clone: Ctrl-C, an unwritable --out, flags in the help, numeric options, MediaPipe's
+# start-up notices, per-video lines printed twice.
+# ------------------------------------------------------------------------------------------------------------------
+
+_CHILD = """
+import signal, sys
+# Ctrl-C as in a terminal, even when the tests run where SIGINT is ignored (a shell's background job passes SIG_IGN
+# on, and Python then installs no KeyboardInterrupt handler); as in tests/test_prepare.py
+signal.signal(signal.SIGINT, signal.default_int_handler)
+from skelrec.cli import main
+sys.argv = ["skelrec", *{argv!r}]
+main()
+"""
+
+
+def test_ctrl_c_prints_what_finished_and_what_did_not(tmp_path: Path, model: Path):
+    videos = [make_astronaut_video(tmp_path / "first.mp4", seconds=1.0)]  # distinct lengths: no shared pose cache
+    videos += [make_astronaut_video(tmp_path / f"{name}.mp4", seconds=s) for name, s in (("second", 4), ("third", 3))]
+    out = tmp_path / "out"
+    argv = ["label", *map(str, videos), "--model", str(model), "--out", str(out), "--device", "cpu"]
+    code = _CHILD.format(argv=argv)
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, text=True, **pipes)
+    deadline = time.monotonic() + 120
+    while not (out / "first.json").exists():  # the first video is finished: the second one is being labelled
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the first video was not labelled in time"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stdout + stderr
+    assert "Traceback" not in stderr, stderr
+    lines = summary_lines(stdout)
+    assert lines["first.mp4"].startswith("labelled 1 action segments"), stdout
+    assert lines["second.mp4"] == "stopped interrupted while labelling (Ctrl-C)", stdout
+    assert lines["third.mp4"] == "pending not started (interrupted)", stdout
+    assert stdout.strip().splitlines()[-1] == "1 labelled, 0 skipped, 0 failed, 1 stopped, 1 pending"
+    assert stderr.strip().splitlines()[-1] == (
+        "interrupted: finished videos are kept; run the same command again to label the rest"
+    )
+    assert sorted(p.name for p in out.glob("*.json")) == ["first.json"]
+
+
+@pytest.mark.parametrize("case", ["a file", "inside a file", "read-only folder"])
+def test_unwritable_out_is_one_line_error_before_any_work(tmp_path: Path, model: Path, inputs: Path, case: str):
+    if case == "read-only folder" and os.geteuid() == 0:
+        pytest.skip("root writes into read-only folders")
+    (tmp_path / "file").write_text("x")
+    out = {"a file": tmp_path / "file", "inside a file": tmp_path / "file" / "labels"}.get(case, tmp_path / "ro")
+    if case == "read-only folder":
+        out.mkdir()
+        out.chmod(0o500)
+    target = out / "x" if case == "read-only folder" else out
+    proc = run_label(inputs / "astronaut.mp4", inputs / "cut.mp4", "--model", model, "--out", target)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stdout + proc.stderr  # no model loading, no pose logs
+    assert lines[0].startswith(f"error: output folder {target}") and "choose another folder with --out" in lines[0]
+    assert proc.stdout == ""
+
+
+def test_help_shows_boolean_options_as_flags():
+    proc = run_label("--help")
+    assert proc.returncode == 0, proc.stderr
+    text = " ".join(proc.stdout.split())
+    for flag in ("--overlay", "--mirrored", "--force"):
+        row = next(line for line in proc.stdout.splitlines() if flag in line)
+        assert "bool" not in row.lower() and "<" not in row, row  # no value after a flag
+    assert ("--window" in text and "<float>" in text) or "FLOAT" in text  # options that take a value still say so
+
+
+@pytest.mark.parametrize(
+    ("option", "parts"),
+    [
+        (["--window", "0"], ["window length must be > 0 seconds, got 0", "model's clip"]),
+        (["--window-stride", "0"], ["window stride", "must be > 0, got 0"]),
+        (["--stride", "0"], ["frame stride must be >= 1", "every N-th frame"]),
+        (["--max-frames", "0"], ["max_frames must be >= 1"]),
+        (["--max-side", "8"], ["max_side", "at least 16 pixels, got 8"]),
+        (["--min-confidence", "1.5"], ["min_confidence must be between 0 and 1"]),
+    ],
+    ids=lambda v: v[0] if isinstance(v, list) and v[0].startswith("--") else "",
+)
+def test_numeric_options_name_what_is_wrong(tmp_path: Path, model: Path, inputs: Path, option, parts):
+    proc = run_label(inputs / "astronaut.mp4", "--model", model, "--out", tmp_path / "o", "--device", "cpu", *option)
+    assert_one_line_error(proc, *parts)
+    if option[0] == "--window":
+        assert "stride" not in proc.stderr
+
+
+def test_each_video_line_once_and_no_mediapipe_notices(tmp_path: Path, model: Path, inputs: Path):
+    proc = run_label(inputs / "astronaut.mp4", "--model", model, "--out", tmp_path / "o", "--device", "cpu")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    both = proc.stdout + proc.stderr
+    assert both.count("astronaut.mp4: 1 action segments") == 1, both
+    assert proc.stdout.strip().splitlines()[-1] == "1 labelled, 0 skipped, 0 failed"
+    for notice in ("W0000", "inference_feedback_manager", "XNNPACK", "absl::InitializeLog"):
+        assert notice not in proc.stderr, proc.stderr
+    assert "cached in" in proc.stderr  # skelrec's own log lines still show

@@ -12,12 +12,16 @@
   ``force``; another model or setting labels it again (the pose cache in ``<out>/.poses`` makes that fast).
 * One bad input never stops the batch: its error is recorded and the next input runs. The report lists what
   failed; the CLI exits non-zero when anything did.
+* Ctrl-C stops the batch with :class:`BatchInterrupted`, whose report lists what finished, the input that was
+  ``stopped`` and those still ``pending``; finished outputs are kept, so running the same command again resumes.
+* :func:`check_output_folder` refuses an output folder that cannot be written before any work is done.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,11 +44,13 @@ __all__ = [
     "POSE_CACHE_DIR",
     "POSE_SUFFIX",
     "VIDEO_SUFFIXES",
+    "BatchInterrupted",
     "BatchProgress",
     "BatchReport",
     "Job",
     "Outcome",
     "RichBatchProgress",
+    "check_output_folder",
     "collect_jobs",
     "label_batch",
 ]
@@ -60,12 +66,17 @@ class Job:
     stem: str
 
 
+Status = Literal["labelled", "skipped", "failed", "stopped", "pending"]
+"""``stopped``: Ctrl-C came while the input was being labelled; ``pending``: Ctrl-C came before it started."""
+
+
 @dataclass(frozen=True)
 class Outcome:
-    """What happened to one input: ``labelled``, ``skipped`` (already done) or ``failed`` (``message`` says why)."""
+    """What happened to one input: ``labelled``, ``skipped`` (already done), ``failed`` (``message`` says why),
+    or, after Ctrl-C, ``stopped`` / ``pending`` (see :data:`Status`)."""
 
     source: Path
-    status: Literal["labelled", "skipped", "failed"]
+    status: Status
     message: str = ""
     outputs: dict[str, Path] = field(default_factory=dict)
 
@@ -89,12 +100,22 @@ class BatchReport:
         return sum(o.status == status for o in self.outcomes)
 
     def describe(self) -> str:
-        """One line per input, then a total line."""
-        lines = [f"{o.status:>8}  {o.line()}" for o in self.outcomes]
-        lines.append(
-            f"{self.count('labelled')} labelled, {self.count('skipped')} skipped, {self.count('failed')} failed"
-        )
-        return "\n".join(lines)
+        """One line per input, then :meth:`total`."""
+        return "\n".join([*(f"{o.status:>8}  {o.line()}" for o in self.outcomes), self.total()])
+
+    def total(self) -> str:
+        """``"L labelled, S skipped, F failed"``, then the stopped and pending counts after an interruption."""
+        counts = [f"{self.count(s)} {s}" for s in ("labelled", "skipped", "failed")]
+        counts += [f"{n} {s}" for s in ("stopped", "pending") if (n := self.count(s))]
+        return ", ".join(counts)
+
+
+class BatchInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`label_batch`; :attr:`report` says what finished and what did not."""
+
+    def __init__(self, report: BatchReport) -> None:
+        super().__init__()
+        self.report = report
 
 
 class BatchProgress(Protocol):
@@ -119,9 +140,11 @@ class _Silent:
 
 
 class RichBatchProgress:
-    """Two rich progress bars on stderr: videos done, and the current video's stage (poses, classify, render).
+    """Two rich progress bars on stderr: videos done (with the counts so far), and the current video's stage
+    (poses, classify, render).
 
-    Use as a context manager around :func:`label_batch`.
+    Use as a context manager around :func:`label_batch`. It prints no line per video: that is the report's job
+    (``skelrec label`` prints it on stdout at the end), so each line appears once.
     """
 
     def __init__(self, console: Console | None = None) -> None:
@@ -135,6 +158,7 @@ class RichBatchProgress:
         )
         self.overall: TaskID | None = None
         self.current: TaskID | None = None
+        self.counts: dict[str, int] = {}
 
     def __enter__(self) -> RichBatchProgress:
         self.progress.start()
@@ -158,9 +182,10 @@ class RichBatchProgress:
         if self.current is not None:
             self.progress.remove_task(self.current)
             self.current = None
+        self.counts[outcome.status] = self.counts.get(outcome.status, 0) + 1
         if self.overall is not None:
-            self.progress.advance(self.overall)
-        self.progress.console.print(f"{outcome.status} {outcome.line()}", markup=False, highlight=False)
+            counts = ", ".join(f"{n} {status}" for status, n in self.counts.items())
+            self.progress.update(self.overall, advance=1, description=f"videos ({counts})")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -234,9 +259,14 @@ def label_batch(
     """Label every input into ``out`` (see the module docstring); never raises for a bad input.
 
     ``labeler.pose_cache`` is set to ``<out>/.poses`` unless it already names a folder.
+
+    Raises:
+        SkelrecError: ``out`` cannot be written (:func:`check_output_folder`), before any input is read.
+        BatchInterrupted: Ctrl-C; its report lists what finished, the input that was stopped and those pending.
     """
     out = Path(out)
     names = parse_formats(["json", *parse_formats(formats)])
+    check_output_folder(out)
     if labeler.pose_cache is None:
         labeler.pose_cache = out / POSE_CACHE_DIR
     jobs, outcomes = collect_jobs(inputs)
@@ -244,11 +274,41 @@ def label_batch(
     progress.start(len(jobs) + len(outcomes))
     for outcome in outcomes:
         progress.done(outcome)
-    for job in jobs:
-        outcome = _run(labeler, job, out, names, overlay, force, progress.video(job.source.name))
-        outcomes.append(outcome)
-        progress.done(outcome)
+    finished = 0
+    try:
+        for job in jobs:
+            outcome = _run(labeler, job, out, names, overlay, force, progress.video(job.source.name))
+            outcomes.append(outcome)
+            finished += 1
+            progress.done(outcome)
+    except KeyboardInterrupt:
+        rest = jobs[finished:]
+        outcomes += [Outcome(j.source, "stopped", "interrupted while labelling (Ctrl-C)") for j in rest[:1]]
+        outcomes += [Outcome(j.source, "pending", "not started (interrupted)") for j in rest[1:]]
+        raise BatchInterrupted(BatchReport(outcomes)) from None
     return BatchReport(outcomes)
+
+
+def check_output_folder(out: str | Path) -> None:
+    """Raise a one-line :class:`SkelrecError` unless ``out`` is a folder skelrec can write, or one it can create.
+
+    Creates nothing: the nearest existing folder on the way to ``out`` is probed with an anonymous temporary file,
+    which also catches what permission bits do not show (a read-only file system, or running as root).
+    """
+    out = Path(out)
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    fix = "choose another folder with --out, or make this one writable"
+    if not existing.is_dir():
+        what = "is a file" if existing == out else f"is inside {existing}, which is a file"
+        raise SkelrecError(f"output folder {out} {what}, not a folder; {fix}")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as e:
+        where = "" if existing == out else f" (it would be created in {existing})"
+        raise SkelrecError(f"output folder {out} is not writable{where}: {e.strerror}; {fix}") from None
 
 
 def _expected(out: Path, stem: str, formats: Sequence[str], overlay: bool) -> dict[str, Path]:

@@ -135,8 +135,16 @@ class Labeler:
         self.input.check_source(self.estimator.layout, loaded.source)
         self.window = float(window) if window is not None else self.input.seconds
         self.stride = float(stride) if stride is not None else min(DEFAULT_STRIDE, self.window)
-        if self.window <= 0 or self.stride <= 0:
-            raise SkelrecError(f"window ({self.window}) and window stride ({self.stride}) must be > 0 seconds")
+        if not self.window > 0:  # also NaN
+            raise SkelrecError(
+                f"window length must be > 0 seconds, got {self.window:g}; e.g. 2, or leave it unset for the model's "
+                f"clip ({self.input.seconds:.2f} s)"
+            )
+        if not self.stride > 0:
+            raise SkelrecError(
+                f"window stride (seconds between window starts) must be > 0, got {self.stride:g}; e.g. "
+                f"{DEFAULT_STRIDE} (the default)"
+            )
         self.smoothing = Smoothing.parse(smoothing) if isinstance(smoothing, str) else smoothing
         if min_confidence is None:
             min_confidence = float(loaded.config.get("min_confidence", DEFAULT_MIN_CONFIDENCE))

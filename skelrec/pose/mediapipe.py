@@ -14,7 +14,7 @@ The mediapipe package is imported only when a detector is created (it takes abou
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -22,6 +22,7 @@ import numpy as np
 
 from skelrec.errors import SkelrecError
 from skelrec.pose.base import FrameDetector, PoseEstimator, register_pose_backend
+from skelrec.pose.native_log import quiet_native_stderr
 from skelrec.pose.tracking import Detection
 from skelrec.video import Frame
 
@@ -103,25 +104,28 @@ class MediaPipePoseEstimator(PoseEstimator):
     def detector(self) -> Iterator[FrameDetector]:
         import mediapipe as mp
 
-        pose = mp.solutions.pose.Pose(
-            static_image_mode=False,
-            model_complexity=self.model_complexity,
-            smooth_landmarks=self.smooth_landmarks,
-            enable_segmentation=False,
-            min_detection_confidence=self.min_detection_confidence,
-            min_tracking_confidence=self.min_tracking_confidence,
-        )
+        with ExitStack() as quiet:  # the graph logs start-up notices (from its threads) until landmarks come out once
+            quiet.enter_context(quiet_native_stderr())
+            pose = mp.solutions.pose.Pose(
+                static_image_mode=False,
+                model_complexity=self.model_complexity,
+                smooth_landmarks=self.smooth_landmarks,
+                enable_segmentation=False,
+                min_detection_confidence=self.min_detection_confidence,
+                min_tracking_confidence=self.min_tracking_confidence,
+            )
 
-        def detect(frame: Frame) -> list[Detection]:
-            result = pose.process(frame.rgb)
-            if result.pose_landmarks is None:
-                return []
-            return [_detection(result.pose_landmarks.landmark, result.pose_world_landmarks.landmark)]
+            def detect(frame: Frame) -> list[Detection]:
+                result = pose.process(frame.rgb)
+                if result.pose_landmarks is None:
+                    return []
+                quiet.close()  # started: later lines are shown as they come
+                return [_detection(result.pose_landmarks.landmark, result.pose_world_landmarks.landmark)]
 
-        try:
-            yield detect
-        finally:
-            pose.close()
+            try:
+                yield detect
+            finally:
+                pose.close()
 
 
 @register_pose_backend
@@ -196,7 +200,8 @@ class MediaPipeTasksPoseEstimator(PoseEstimator):
             min_tracking_confidence=self.min_tracking_confidence,
         )
         try:
-            landmarker = PoseLandmarker.create_from_options(options)
+            with quiet_native_stderr():
+                landmarker = PoseLandmarker.create_from_options(options)
         except (RuntimeError, ValueError) as e:
             raise SkelrecError(
                 f"{self.model_path}: not a usable PoseLandmarker model ({e}); "

@@ -9,7 +9,10 @@ from typing import Any
 
 from skelrec.errors import SkelrecError
 
-__all__ = ["PoseOptions"]
+__all__ = ["MIN_SIDE", "PoseOptions"]
+
+MIN_SIDE = 16
+"""Smallest ``max_side`` in pixels (the video reader refuses smaller ones too)."""
 
 
 @dataclass(frozen=True)
@@ -32,10 +35,25 @@ class PoseOptions:
 
     def __post_init__(self) -> None:
         if self.frame_stride < 1:
-            raise SkelrecError(f"frame stride must be >= 1, got {self.frame_stride}")
+            raise SkelrecError(
+                f"frame stride must be >= 1 (pose estimation on every N-th frame), got {self.frame_stride}; "
+                "1 uses every frame"
+            )
         if self.max_frames is not None and self.max_frames < 1:
-            raise SkelrecError(f"max_frames must be >= 1, got {self.max_frames}")
+            raise SkelrecError(
+                f"max_frames must be >= 1 (frames to process), got {self.max_frames}; leave it unset for all frames"
+            )
+        if self.max_side is not None and self.max_side < MIN_SIDE:
+            raise SkelrecError(
+                f"max_side (longer side of the frames given to the pose estimator) must be at least {MIN_SIDE} "
+                f"pixels, got {self.max_side}; e.g. 640, or leave it unset for the full size"
+            )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"backend": self.backend, "options": dict(self.options), "frame_stride": self.frame_stride,
-                "max_side": self.max_side, "max_frames": self.max_frames}  # fmt: skip
+        return {
+            "backend": self.backend,
+            "options": dict(self.options),
+            "frame_stride": self.frame_stride,
+            "max_side": self.max_side,
+            "max_frames": self.max_frames,
+        }
