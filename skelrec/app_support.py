@@ -31,6 +31,7 @@ import pandas as pd
 import torch
 
 from skelrec.errors import SkelrecError
+from skelrec.files import atomic_write
 from skelrec.hub.loading import LoadedModel, from_pretrained
 from skelrec.labeling import (
     DEFAULT_STRIDE,
@@ -41,7 +42,6 @@ from skelrec.labeling import (
     PoseOptions,
     write_outputs,
 )
-from skelrec.labeling.writers import atomic_write
 from skelrec.paths import user_cache_dir
 from skelrec.render import render_overlay
 from skelrec.video import VideoInfo, open_video, write_video

@@ -29,6 +29,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 
 from skelrec.errors import SkelrecError
+from skelrec.files import atomic_write_text
 from skelrec.skeleton import LAYOUTS, Normalization
 
 __all__ = [
@@ -573,9 +574,4 @@ def load_config(path: str | Path, overrides: Iterable[str] = ()) -> TrainConfig:
 
 def save_config(cfg: TrainConfig, path: str | Path) -> Path:
     """Write the resolved config as YAML (loadable by :func:`load_config`, no ``_base_``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return atomic_write_text(path, yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
