@@ -229,7 +229,7 @@ def test_strl_starts_every_person_encoder_from_the_pretrained_gin():
                 )
     with pytest.raises(SkelrecError, match="come from the pretrained GIN"):
         strl_from_gin(gin, embed_dim=32)
-    other = ENCODERS.build("strl", layout="ntu25", embed_dim=32, gin_depth=2)
+    other = ENCODERS["strl"].build(layout="ntu25", embed_dim=32, gin_depth=2)
     with pytest.raises(SkelrecError, match="do not fit this STRL model"):
         other.load_gin_state(gin.state_dict())
 

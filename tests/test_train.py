@@ -182,7 +182,7 @@ def test_param_groups_and_build_method_errors():
     decayed, plain = ({names[id(p)] for p in g["params"]} for g in groups)
     assert decayed == {"encoder.embed.weight", "decoder.weight"} and groups[0]["weight_decay"] == 0.1
     assert plain == {"encoder.embed.bias", "encoder.pos_embed"} and groups[1]["weight_decay"] == 0.0
-    with pytest.raises(SkelrecError, match=r"unknown method 'nope'; known methods: .*test_recon"):
+    with pytest.raises(SkelrecError, match=r"^unknown method 'nope'; choose from .*test_recon"):
         build_method("nope", method.encoder, SPEC)
     with pytest.raises(SkelrecError, match=r"method 'test_recon' has no option masking .*its options: mask_ratio"):
         build_method("test_recon", method.encoder, SPEC, masking=0.3)

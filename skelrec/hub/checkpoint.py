@@ -39,7 +39,8 @@ from torch import Tensor, nn
 from skelrec import __version__
 from skelrec.errors import SkelrecError
 from skelrec.files import atomic_write, atomic_write_text
-from skelrec.models import ENCODERS, HEADS, Classifier, Registry, build_encoder, build_head
+from skelrec.models import ENCODERS, HEADS, Classifier, ModelEntry, build_encoder, build_head
+from skelrec.registry import Registry
 
 __all__ = [
     "CONFIG_NAME",
@@ -121,8 +122,8 @@ def architecture(model: nn.Module) -> dict[str, Any]:
     config class, e.g. ``{"encoder": {"name": "transformer", "config": {...}}, "head": None}``.
     """
 
-    def section(registry: Registry, part: nn.Module) -> dict[str, Any]:
-        names = [n for n in registry.names() if isinstance(part.config, registry.config_class(n))]
+    def section(registry: Registry[ModelEntry[Any]], part: nn.Module) -> dict[str, Any]:
+        names = [n for n, entry in registry.items() if isinstance(part.config, entry.config_class)]
         if not names:
             raise SkelrecError(f"{type(part).__name__} is not a registered {registry.kind}; register it first")
         return {"name": names[0], "config": part.config.to_dict()}

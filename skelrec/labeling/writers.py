@@ -22,33 +22,23 @@ from skelrec.errors import SkelrecError
 from skelrec.files import atomic_write, atomic_write_text  # atomic_write: re-exported for older imports
 from skelrec.labeling.result import LabelResult
 from skelrec.labeling.segments import Segment
+from skelrec.registry import Registry
 
 __all__ = ["WRITERS", "atomic_write", "parse_formats", "register_writer", "write_outputs"]
 
 Render = Callable[[LabelResult], str]
-WRITERS: dict[str, Render] = {}
-
-
-def register_writer(name: str) -> Callable[[Render], Render]:
-    """Register ``render(result) -> text`` as the writer of ``<stem>.<name>`` files."""
-
-    def deco(fn: Render) -> Render:
-        WRITERS[name] = fn
-        return fn
-
-    return deco
+WRITERS: Registry[Render] = Registry("output format")
+"""``render(result) -> text`` of ``<stem>.<name>`` files, by format name."""
+register_writer = WRITERS.register
 
 
 def parse_formats(formats: str | Iterable[str]) -> list[str]:
     """``"json,csv"`` or ``["json", "csv"]`` -> checked, de-duplicated format names in the given order."""
     names = formats.split(",") if isinstance(formats, str) else list(formats)
     names = list(dict.fromkeys(n.strip().lower() for n in names if n.strip()))
-    unknown = [n for n in names if n not in WRITERS]
-    if unknown or not names:
-        raise SkelrecError(
-            f"unknown output format {', '.join(unknown) or '(none given)'}; choose from {', '.join(WRITERS)}"
-        )
-    return names
+    if not names:
+        raise SkelrecError(f"no output format given; choose from {', '.join(WRITERS)}")
+    return [WRITERS.check(n) for n in names]
 
 
 def write_outputs(result: LabelResult, out_dir: str | Path, stem: str, formats: Iterable[str]) -> dict[str, Path]:

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from torch import Tensor, nn
 
 from skelrec.errors import SkelrecError
+from skelrec.registry import Registry
 from skelrec.skeleton import get_layout
 
 if TYPE_CHECKING:
@@ -82,9 +83,9 @@ def build_encoder_for(spec: InputSpec, name: str, **kwargs: Any) -> nn.Module:
     """
     from skelrec.models import ENCODERS
 
-    known = {f.name for f in fields(ENCODERS.config_class(name))}
+    known = {f.name for f in fields(ENCODERS[name].config_class)}
     defaults = {k: v for k, v in spec.encoder_fields().items() if k in known}
-    return ENCODERS.build(name, **{**defaults, **kwargs})
+    return ENCODERS[name].build(**{**defaults, **kwargs})
 
 
 def weight_decay_groups(
@@ -153,32 +154,16 @@ class Method(nn.Module, ABC):
         return weight_decay_groups(self, optim.weight_decay, self.no_weight_decay)
 
 
-METHODS: dict[str, type[Method]] = {}
-"""Registered methods by name (``method.name`` of a training config)."""
+METHODS: Registry[type[Method]] = Registry("method", populate="skelrec.ssl")
+"""Registered methods by name (``method.name`` of a training config); :mod:`skelrec.ssl` registers them."""
 
-M = TypeVar("M", bound=type[Method])
-
-
-def register_method(name: str) -> Callable[[M], M]:
-    """Class decorator registering a :class:`Method` under ``name``."""
-
-    def deco(cls: M) -> M:
-        if name in METHODS:
-            raise ValueError(f"method {name!r} is registered twice ({METHODS[name].__qualname__}, {cls.__qualname__})")
-        METHODS[name] = cls
-        return cls
-
-    return deco
+register_method = METHODS.register
+"""Class decorator registering a :class:`Method` under a name: ``@register_method("mamp")``."""
 
 
 def build_method(name: str, encoder: nn.Module, spec: InputSpec, **options: Any) -> Method:
     """The registered method ``name`` around ``encoder``; unknown ``options`` raise a SkelrecError naming them."""
-    import skelrec.ssl  # noqa: F401  (imports the method modules, which register themselves)
-
-    try:
-        cls = METHODS[name]
-    except KeyError:
-        raise SkelrecError(f"unknown method {name!r}; known methods: {', '.join(sorted(METHODS)) or 'none'}") from None
+    cls = METHODS[name]
     params = inspect.signature(cls.__init__).parameters
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         accepted = [p for p in params if p not in ("self", "encoder", "spec")]

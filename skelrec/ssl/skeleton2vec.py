@@ -101,10 +101,7 @@ class Skeleton2vec(Method):
                 f"skeleton2vec: top_k_layers={top_k_layers} must be between 1 and the encoder depth "
                 f"{transformer.config.depth}; set method.kwargs.top_k_layers"
             )
-        if target_layer_norm not in LAYER_NORMS:
-            raise SkelrecError(
-                f"skeleton2vec: unknown target_layer_norm {target_layer_norm!r}; known: {', '.join(LAYER_NORMS)}"
-            )
+        LAYER_NORMS.check(target_layer_norm)
 
     def sample_mask(self, x: Tensor, generator: torch.Generator | None = None) -> MaskIndices:
         """Motion-aware tube mask of the token grid of ``x (B, T, V, C)``."""

@@ -180,11 +180,11 @@ def build_finetune_head(
         defaults = dict(choice.kwargs)
     else:
         defaults = {}
-    known = {f.name for f in fields(HEADS.config_class(name))}
+    known = {f.name for f in fields(HEADS[name].config_class)}
     values = defaults | dict(kwargs or {})
     in_dim = pooled_width(encoder, values["pooling"]) if "pooling" in values else encoder.embed_dim
     from_encoder = {"in_dim": in_dim, "num_joints": encoder.feature_joints, "num_classes": num_classes}
-    return HEADS.build(name, **({k: v for k, v in from_encoder.items() if k in known} | values))
+    return HEADS[name].build(**({k: v for k, v in from_encoder.items() if k in known} | values))
 
 
 # ------------------------------------------------------------------------------------------------------------------
