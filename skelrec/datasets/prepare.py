@@ -36,8 +36,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from skelrec import __version__
 from skelrec.datasets.base import DatasetReader, Sample, get_reader
@@ -55,6 +53,7 @@ from skelrec.datasets.cache import (
 )
 from skelrec.errors import DataFormatError, SkelrecError
 from skelrec.files import atomic_write, atomic_write_stream, atomic_write_text, fsync_dir, remove_temporaries
+from skelrec.progress import make_progress
 from skelrec.skeleton import get_layout
 
 __all__ = ["CHUNK_FILES", "PrepareReport", "prepare_dataset", "read_one"]
@@ -487,20 +486,6 @@ def _consolidate(
 # -------------------------------------------------------------------------------------------------------------
 
 
-def _progress(enabled: bool | None) -> Progress:
-    console = Console(stderr=True)
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("files, {task.fields[samples]:,} samples"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        disable=not (console.is_terminal if enabled is None else enabled),
-    )
-
-
 def _clean_cache(out: Path) -> None:
     """Remove the files a cache consists of (``--force``), info.json first so the folder is never 'complete'."""
     for name in (INFO, FRAMES, INDEX, LABELS, META):
@@ -615,7 +600,9 @@ def prepare_dataset(
 
     n_workers = (os.cpu_count() or 1) if workers == 0 else workers
     todo = [f for k in pending for f in chunks[k]]
-    with _read_all(reader, raw, reader_options, todo, n_workers) as results, _progress(progress) as bar:
+    columns = ("files, {task.fields[samples]:,} samples",)
+    progress_bar = make_progress(*columns, description="[bold]{task.description}", enabled=progress)
+    with _read_all(reader, raw, reader_options, todo, n_workers) as results, progress_bar as bar:
         task = bar.add_task(f"prepare {reader.name}", total=len(files), samples=0)
         bar.update(task, completed=len(files) - len(todo))
         samples = 0
