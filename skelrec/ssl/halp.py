@@ -203,10 +203,7 @@ class HaLPOptions(MoCoOptions):
 class HaLP(MoCoV2):
     """MoCo v2 + hallucinated positives (see the module docstring).
 
-    Args:
-        encoder: a registry encoder (HaLP: ``bigru``; ``transformer`` works too).
-        spec: the input the run is built for.
-        options: :class:`HaLPOptions` fields (MoCo's and HaLP's).
+    Options: :class:`HaLPOptions`. Encoder: a registry encoder (HaLP: ``bigru``; ``transformer`` works too).
     """
 
     Options = HaLPOptions

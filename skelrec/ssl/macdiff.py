@@ -340,10 +340,7 @@ class MacDiffOptions(MethodOptions):
 class MacDiff(Method):
     """Masked conditional diffusion around a :class:`~skelrec.models.transformer.SkeletonTransformer`.
 
-    Args:
-        encoder: the skeleton transformer (built for ``spec``).
-        spec: the input the run is built for.
-        options: :class:`MacDiffOptions` fields.
+    Options: :class:`MacDiffOptions`. Encoder: the skeleton transformer (built for ``spec``).
     """
 
     Options = MacDiffOptions

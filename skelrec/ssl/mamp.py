@@ -61,10 +61,7 @@ class MAMPOptions(MethodOptions):
 class MAMP(Method):
     """Masked motion prediction around a :class:`~skelrec.models.transformer.SkeletonTransformer`.
 
-    Args:
-        encoder: the skeleton transformer.
-        spec: the input the run is built for.
-        options: :class:`MAMPOptions` fields.
+    Options: :class:`MAMPOptions`. Encoder: the skeleton transformer.
     """
 
     Options = MAMPOptions

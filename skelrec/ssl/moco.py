@@ -180,10 +180,7 @@ class MoCoOptions(MethodOptions):
 class MoCoV2(Method):
     """MoCo v2 on skeleton clips (see the module docstring); the baseline HaLP starts from.
 
-    Args:
-        encoder: a registry encoder; its pooled feature ``(N, D)`` is projected.
-        spec: the input the run is built for.
-        options: :class:`MoCoOptions` fields.
+    Options: :class:`MoCoOptions`. Encoder: a registry encoder; its pooled feature ``(N, D)`` is projected.
     """
 
     Options = MoCoOptions

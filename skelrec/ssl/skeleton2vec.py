@@ -95,10 +95,8 @@ class Skeleton2vecOptions(MethodOptions):
 class Skeleton2vec(Method):
     """Regress an EMA teacher's averaged top-layer features at masked tokens.
 
-    Args:
-        encoder: the skeleton transformer (paper: ``patch_frames=3, num_frames=90, layer_scale_init=1e-4``).
-        spec: the input the run is built for.
-        options: :class:`Skeleton2vecOptions` fields.
+    Options: :class:`Skeleton2vecOptions`. Encoder: the skeleton transformer (paper: ``patch_frames=3,
+    num_frames=90, layer_scale_init=1e-4``).
     """
 
     Options = Skeleton2vecOptions

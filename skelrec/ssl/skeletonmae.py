@@ -135,11 +135,8 @@ class SkeletonMAEOptions(MethodOptions):
 class SkeletonMAE(Method):
     """Masked body-part reconstruction with a GIN encoder/decoder (see the module docstring).
 
-    Args:
-        encoder: a :class:`skelrec.models.gin.GINEncoder` (anything with ``embed``, ``forward_embedded`` and
-            ``layout``) for ``spec``'s layout.
-        spec: the input the run is built for.
-        options: :class:`SkeletonMAEOptions` fields.
+    Options: :class:`SkeletonMAEOptions`. Encoder: a :class:`skelrec.models.gin.GINEncoder` (anything with
+    ``embed``, ``forward_embedded`` and ``layout``) for ``spec``'s layout.
     """
 
     Options = SkeletonMAEOptions

@@ -274,10 +274,8 @@ class SupervisedOptions(MethodOptions):
 class Supervised(Method):
     """Classification with a label-smoothed cross-entropy: fine-tuning (``pretrained`` set) or from scratch.
 
-    Args:
-        encoder: the encoder (built from the pretrained checkpoint's config when ``pretrained`` is set).
-        spec: the input.
-        options: :class:`SupervisedOptions` fields.
+    Options: :class:`SupervisedOptions`. Encoder: built from the pretrained checkpoint's config when ``pretrained``
+    is set.
 
     Samples labelled ``-1`` (unlabelled) are ignored by the loss. Logs: ``acc`` (top-1 of the batch, in [0, 1]).
     """
