@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from skelrec.labeling.writers import atomic_write
+from skelrec.files import atomic_write
 from skelrec.paths import user_cache_dir
 from skelrec.video import write_video
 

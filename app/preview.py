@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from skelrec.labeling.writers import atomic_write
+from skelrec.files import atomic_write
 from skelrec.video import VideoInfo, open_video, write_video
 
 __all__ = ["PLAYABLE", "PREVIEW_MAX_SIDE", "browser_playable", "browser_preview"]

@@ -50,6 +50,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from skelrec.files import atomic_write_text  # noqa: E402
 from skelrec.paths import SHARED_SOURCES, prepare_shared_caches  # noqa: E402
 
 METHODS = ("mamp", "macdiff", "skeleton2vec", "skeletonmae", "halp")
@@ -273,9 +274,7 @@ def report(epochs: int | None = None) -> None:
         "pretraining_data": sorted(SHARED_SOURCES),
         "methods": entries,
     }
-    tmp = RESULT.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, RESULT)
+    atomic_write_text(RESULT, json.dumps(result, indent=2) + "\n")
     print(
         "| method | linear top-1 | kNN top-1 | own encoder random: linear / kNN | margin "
         "| supervised through the probe feature | epochs | samples/s |"

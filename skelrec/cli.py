@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from skelrec.errors import SkelrecError
+from skelrec.keyvalues import parse_key_values
 
 if TYPE_CHECKING:
     from skelrec.evaluate import EvalResult, FinetuneSettings
@@ -63,7 +64,7 @@ def prepare(
     from skelrec.datasets.prepare import prepare_dataset
 
     options = {"missing_list": missing_list} if missing_list else {}
-    options |= _key_values(option or [])
+    options |= parse_key_values(option, "--option", "--option layout=mediapipe33")
     try:
         report = prepare_dataset(dataset, raw, out, workers=workers, skip_bad=skip_bad, force=force, **options)
     except KeyboardInterrupt:
@@ -347,20 +348,6 @@ EvalRunDir = Annotated[
 ]
 
 
-def _key_values(pairs: list[str]) -> dict[str, object]:
-    """``["k=v", ...]`` -> ``{k: v}``, each value parsed as JSON (``true``, ``640``, ``null``) or kept as text."""
-    out: dict[str, object] = {}
-    for pair in pairs:
-        key, sep, text = pair.partition("=")
-        if not sep or not key.strip():
-            raise SkelrecError(f"--option {pair!r}: expected KEY=VALUE, e.g. --option layout=mediapipe33")
-        try:
-            out[key.strip()] = json.loads(text)
-        except json.JSONDecodeError:
-            out[key.strip()] = text
-    return out
-
-
 def _given(**options: object) -> dict[str, object]:
     """The options the user set (``None`` = the recipe's default)."""
     return {k: v for k, v in options.items() if v is not None}
@@ -381,19 +368,6 @@ def _finetune_settings(**options: object) -> FinetuneSettings:
     from skelrec.evaluate import FinetuneSettings
 
     return FinetuneSettings(**_given(**options))  # type: ignore[arg-type]
-
-
-def _augment(options: list[str] | None) -> dict[str, object]:
-    """``--augment KEY=VALUE`` options as a dict (values read as config overrides read them: YAML numbers, lists)."""
-    from skelrec.config import parse_override
-
-    out: dict[str, object] = {}
-    for text in options or []:
-        key, sep, _ = text.partition("=")
-        if not sep or not key.strip():
-            raise SkelrecError(f"--augment {text!r}: expected KEY=VALUE, e.g. --augment noise_std=0.02")
-        out[key.strip()] = parse_override(text)[1]
-    return out
 
 
 @evaluate_app.command("linear")
@@ -493,7 +467,8 @@ def evaluate_finetune(
         downstream=downstream,
         seed=seed,
     )
-    ctx = EvalContext.open(checkpoint, data, protocol, init, augment=_augment(augment))  # type: ignore[arg-type]
+    augmentation = parse_key_values(augment, "--augment", "--augment noise_std=0.02")
+    ctx = EvalContext.open(checkpoint, data, protocol, init, augment=augmentation)  # type: ignore[arg-type]
     run_dir = run_dir or out.with_suffix("")
     command = shlex.join(["skelrec", *sys.argv[1:]])
     _report(run_finetune(ctx, settings, run_dir=run_dir, device=device, num_workers=workers, command=command), out)
@@ -538,7 +513,8 @@ def evaluate_semi(
         label_smoothing=label_smoothing,
         max_steps=max_steps,
     )
-    ctx = EvalContext.open(checkpoint, data, protocol, init, augment=_augment(augment))  # type: ignore[arg-type]
+    augmentation = parse_key_values(augment, "--augment", "--augment noise_std=0.02")
+    ctx = EvalContext.open(checkpoint, data, protocol, init, augment=augmentation)  # type: ignore[arg-type]
     options = _given(fractions=fraction or None, seeds=seeds or None)
     result = run_semi(
         ctx,

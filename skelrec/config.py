@@ -11,8 +11,9 @@ A config file (``pretrain/configs/*.yaml``) has the sections of :class:`TrainCon
 
 A file's mappings merge key by key into those of its bases; a mapping with the key ``_replace_: true`` replaces the
 inherited one instead (e.g. ``encoder: {_replace_: true, name: bigru, kwargs: {...}}``). Command-line overrides
-``key.sub=value`` set exactly that value (a mapping replaces); they are parsed with YAML scalar rules
-(``optim.lr=1e-3``, ``run.tensorboard=true``, ``data.paths=[a,b]``) and then converted to the field's type.
+``key.sub=value`` set exactly that value (a mapping replaces); their values are read by :mod:`skelrec.keyvalues`
+(YAML 1.2, a superset of JSON: ``optim.lr=1e-3``, ``run.tensorboard=true``, ``data.paths=[a,b]``) and then
+converted to the field's type.
 Every problem is a one-line :class:`SkelrecError` that names the file (or the override) and the key.
 """
 
@@ -29,6 +30,8 @@ from typing import Any, Literal, TypeVar
 import yaml
 
 from skelrec.errors import SkelrecError
+from skelrec.files import atomic_write_text
+from skelrec.keyvalues import parse_key_value
 from skelrec.skeleton import LAYOUTS, Normalization
 
 __all__ = [
@@ -527,15 +530,8 @@ def _load_tree(path: Path, origins: dict[str, str], stack: tuple[Path, ...] = ()
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
-    """``"optim.lr=1e-3"`` -> ``(["optim", "lr"], 0.001)``; the value follows YAML scalar rules."""
-    key, sep, raw = text.partition("=")
-    key = key.strip()
-    if not sep or not key or any(not part for part in key.split(".")):
-        raise SkelrecError(f"command-line override {text!r}: expected key.sub=value, e.g. optim.lr=1e-3")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
-        value = raw  # not YAML (e.g. an unbalanced bracket): keep the text
+    """``"optim.lr=1e-3"`` -> ``(["optim", "lr"], 0.001)``; the value rule is :mod:`skelrec.keyvalues`'."""
+    key, value = parse_key_value(text, "command-line override", "optim.lr=1e-3", dotted=True)
     return key.split("."), value
 
 
@@ -584,9 +580,4 @@ def load_config(path: str | Path, overrides: Iterable[str] = ()) -> TrainConfig:
 
 def save_config(cfg: TrainConfig, path: str | Path) -> Path:
     """Write the resolved config as YAML (loadable by :func:`load_config`, no ``_base_``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return atomic_write_text(path, yaml.safe_dump(config_to_dict(cfg), sort_keys=False))

@@ -16,9 +16,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from skelrec.files import atomic_write
 from skelrec.labeling.result import LabelResult
 from skelrec.labeling.segments import Segment
-from skelrec.labeling.writers import atomic_write
 from skelrec.skeleton import get_layout
 from skelrec.video import Frame, open_video, write_video
 

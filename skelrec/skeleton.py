@@ -29,6 +29,7 @@ from typing import Any, Literal
 import numpy as np
 
 from skelrec.errors import SkelrecError
+from skelrec.registry import Registry
 
 __all__ = [
     "LAYOUTS",
@@ -233,12 +234,11 @@ _COCO17_TREE |= {"left_eye": "nose", "right_eye": "nose", "left_ear": "left_eye"
 
 _SHOULDERS, _HIPS = ("left_shoulder", "right_shoulder"), ("left_hip", "right_hip")
 
-LAYOUTS: dict[str, Layout] = {}
+LAYOUTS: Registry[Layout] = Registry("skeleton layout")
 
 
 def register_layout(layout: Layout) -> Layout:
-    LAYOUTS[layout.name] = layout
-    return layout
+    return LAYOUTS.add(layout.name, layout)
 
 
 register_layout(Layout("ntu25", _NTU25, _tree(_NTU25, _KINECT_TREE), ("spine_base",), ("spine_shoulder",),
@@ -256,10 +256,7 @@ register_layout(Layout("coco17", _COCO17, _tree(_COCO17, _COCO17_TREE), _HIPS, _
 def get_layout(layout: str | Layout) -> Layout:
     if isinstance(layout, Layout):
         return layout
-    try:
-        return LAYOUTS[layout]
-    except KeyError:
-        raise SkelrecError(f"unknown skeleton layout {layout!r}; known layouts: {', '.join(sorted(LAYOUTS))}") from None
+    return LAYOUTS[layout]
 
 
 # --------------------------------------------------------------------------------------------------------------

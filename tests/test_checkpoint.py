@@ -192,7 +192,7 @@ def test_config_errors(saved, tmp_path):
     folder, _ = saved
     cfg = read_config(folder)
     (folder / "config.json").write_text(json.dumps(cfg | {"encoder": {"name": "vit", "config": {}}}))
-    with pytest.raises(SkelrecError, match=r"config.json: unknown encoder 'vit'; known encoders: bigru, gin"):
+    with pytest.raises(SkelrecError, match=r"config.json: unknown encoder 'vit'; choose from .*\bbigru\b"):
         load_model(folder)
     with pytest.raises(SkelrecError, match='"encoder" must be'):
         save_checkpoint(tmp_path / "a", {}, cfg | {"encoder": "transformer"})

@@ -69,7 +69,7 @@ def test_partial_nested_section_keeps_its_field_defaults(tmp_path):
 @pytest.mark.parametrize(
     ("text", "key", "value"),
     [
-        ("optim.lr=1e-3", ["optim", "lr"], "1e-3"),  # YAML 1.1 reads 1e-3 as text; the float field converts it
+        ("optim.lr=1e-3", ["optim", "lr"], 1e-3),  # a float, as in JSON (YAML 1.1 would read the text '1e-3')
         ("optim.epochs=12", ["optim", "epochs"], 12),
         ("run.tensorboard=true", ["run", "tensorboard"], True),
         ("data.paths=[a, b/c]", ["data", "paths"], ["a", "b/c"]),

@@ -378,8 +378,10 @@ def test_writers(tmp_path: Path, labeler: Labeler):
     srt = paths["srt"].read_text()
     assert srt.startswith("1\n00:00:00,000 --> 00:00:0") and "raise right (" in srt and NO_PERSON not in srt
     assert srt_time(3725.5) == "01:02:05,500"
-    with pytest.raises(SkelrecError, match="unknown output format xml"):
+    with pytest.raises(SkelrecError, match=r"^unknown output format 'xml'; choose from json, csv, srt$"):
         parse_formats("json,xml")
+    with pytest.raises(SkelrecError, match=r"^no output format given; choose from json, csv, srt$"):
+        parse_formats(" , ")
 
 
 def test_label_batch_on_pose_files(tmp_path: Path, posture_model: Path):

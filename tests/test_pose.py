@@ -216,7 +216,7 @@ def test_extract_poses_cache_hit_skips_the_estimator(tmp_path: Path):
 
 def test_registry_and_backend_options(tmp_path: Path):
     assert isinstance(create_estimator("mediapipe", min_detection_confidence=0.3), MediaPipePoseEstimator)
-    with pytest.raises(SkelrecError, match="unknown pose backend 'openpose'; available: mediapipe, mediapipe_tasks"):
+    with pytest.raises(SkelrecError, match=r"^unknown pose backend 'openpose'; choose from mediapipe, mediapipe_task"):
         create_estimator("openpose")
     with pytest.raises(SkelrecError, match="between 0 and 1"):
         MediaPipePoseEstimator(min_tracking_confidence=1.5)

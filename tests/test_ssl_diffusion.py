@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from skelrec.errors import SkelrecError
 from skelrec.ssl.diffusion import (
     NOISE_SCHEDULES,
     GaussianDiffusion,
@@ -86,8 +87,8 @@ def test_linear_schedule():
     assert make_betas("linear", 100)[-1].item() == pytest.approx(0.2)
 
 
-def test_unknown_schedule_and_bad_parameters_raise_value_error():
-    with pytest.raises(ValueError, match=r"unknown noise schedule 'sigmoid'.*linear, cosine, inverse_cosine"):
+def test_unknown_schedule_and_bad_parameters_are_refused():
+    with pytest.raises(SkelrecError, match=r"^unknown noise schedule 'sigmoid'; choose from linear, cosine, inverse_"):
         make_betas("sigmoid", 10)
     with pytest.raises(ValueError, match="bad parameters"):
         make_betas("cosine", 10, tau=1.0)

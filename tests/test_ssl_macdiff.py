@@ -131,12 +131,16 @@ def test_fold_standardization_makes_the_encoder_take_raw_input():
 
 
 def test_options_are_checked():
-    with pytest.raises(SkelrecError, match="one value per channel"):
+    with pytest.raises(SkelrecError, match=r"^method\.kwargs\.input_mean: input_mean/input_var need one value per"):
         tiny_method(input_mean=[0.0, 0.0])
-    with pytest.raises(SkelrecError, match="unknown noise schedule"):
+    with pytest.raises(SkelrecError, match=r"^method\.kwargs\.noise_schedule: unknown noise schedule 'sigmoid';"):
         tiny_method(noise_schedule="sigmoid")
-    with pytest.raises(SkelrecError, match="uncond_ratio"):
+    with pytest.raises(SkelrecError, match=r"^method\.kwargs\.uncond_ratio: must be in \[0, 1\], got 1\.5$"):
         tiny_method(uncond_ratio=1.5)
+    with pytest.raises(SkelrecError, match=r"^method\.kwargs\.noise_schedule_kwargs: bad parameters \['tau'\]"):
+        tiny_method(noise_schedule="cosine", noise_schedule_kwargs={"tau": 1.0})
+    with pytest.raises(SkelrecError, match=r"^method\.kwargs\.input_var: must be positive"):
+        tiny_method(input_var=[1, 0, 1])
     with pytest.raises(SkelrecError, match="transformer"):
         md.MacDiff(nn.Linear(3, 3), SPEC)
 

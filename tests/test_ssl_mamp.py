@@ -153,8 +153,14 @@ def test_mamp_trains_on_a_fixed_batch():
 
 
 def test_mamp_options_are_checked():
-    with pytest.raises(SkelrecError, match=r"mask ratio 1\.0 is outside"):
+    with pytest.raises(
+        SkelrecError, match=r"^method\.kwargs\.mask_ratio: must be in \[0, 1\) \(e\.g\. 0\.9\), got 1\.0"
+    ):
         MAMP(tiny_encoder(), SPEC, mask_ratio=1.0)
+    with pytest.raises(SkelrecError, match=r"^method\.kwargs\.mask_ratio must be float, got 'high'$"):
+        MAMP(tiny_encoder(), SPEC, mask_ratio="high")
+    with pytest.raises(SkelrecError, match=r"^method\.kwargs: method 'mamp' has no option ratio; its options: mask_"):
+        MAMP(tiny_encoder(), SPEC, ratio=0.5)
     gru = build_encoder_for(SPEC, "bigru", hidden_size=8, num_layers=1)
     with pytest.raises(SkelrecError, match=r"'mamp' masks transformer tokens and needs encoder\.name=transformer"):
         MAMP(gru, SPEC)

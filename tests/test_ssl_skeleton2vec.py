@@ -174,9 +174,11 @@ def test_skeleton2vec_trains_on_a_fixed_batch_and_updates_its_teacher():
 
 
 def test_skeleton2vec_options_are_checked():
-    with pytest.raises(SkelrecError, match="top_k_layers=8 must be between 1 and the encoder depth 3"):
+    with pytest.raises(SkelrecError, match=r"^method\.kwargs\.top_k_layers: must be <= the encoder depth 3, got 8$"):
         Skeleton2vec(tiny_encoder(), SPEC)
-    with pytest.raises(SkelrecError, match="unknown target_layer_norm 'batch_norm'"):
+    with pytest.raises(SkelrecError, match=r"^method\.kwargs\.ema_decay: must be in \[0, 1\], got 1\.5$"):
+        Skeleton2vec(tiny_encoder(), SPEC, top_k_layers=2, ema_decay=1.5)
+    with pytest.raises(SkelrecError, match=r"^method\.kwargs\.target_layer_norm: unknown target_layer_norm 'batch_"):
         Skeleton2vec(tiny_encoder(), SPEC, top_k_layers=2, target_layer_norm="batch_norm")
 
 

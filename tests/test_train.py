@@ -13,7 +13,7 @@ import math
 import os
 import subprocess
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +30,7 @@ from skelrec.datasets.transforms import build_transform
 from skelrec.errors import SkelrecError
 from skelrec.hub.checkpoint import load_model
 from skelrec.skeleton import convert, get_layout
-from skelrec.ssl import METHODS, InputSpec, Method, build_encoder_for, build_method, register_method
+from skelrec.ssl import METHODS, InputSpec, Method, MethodOptions, build_encoder_for, build_method, register_method
 from skelrec.train import Trainer, train
 from skelrec.train.distributed import DistEnv
 from skelrec.train.metrics import MetricsLog
@@ -182,18 +182,25 @@ def test_param_groups_and_build_method_errors():
     decayed, plain = ({names[id(p)] for p in g["params"]} for g in groups)
     assert decayed == {"encoder.embed.weight", "decoder.weight"} and groups[0]["weight_decay"] == 0.1
     assert plain == {"encoder.embed.bias", "encoder.pos_embed"} and groups[1]["weight_decay"] == 0.0
-    with pytest.raises(SkelrecError, match=r"unknown method 'nope'; known methods: .*test_recon"):
+    with pytest.raises(SkelrecError, match=r"^unknown method 'nope'; choose from .*test_recon"):
         build_method("nope", method.encoder, SPEC)
-    with pytest.raises(SkelrecError, match=r"method 'test_recon' has no option masking .*its options: mask_ratio"):
+    with pytest.raises(SkelrecError, match=r"^method\.kwargs: method 'test_recon' has no option masking; its options"):
         build_method("test_recon", method.encoder, SPEC, masking=0.3)
+
+
+@dataclass(frozen=True)
+class BrokenOptions(MethodOptions):
+    mode: str = "nan"
 
 
 class Broken(Method):
     """Returns a NaN loss (``mode="nan"``) or no loss (``mode="none"``)."""
 
-    def __init__(self, encoder, spec, *, mode: str = "nan") -> None:
-        super().__init__(encoder, spec)
-        self.mode = mode
+    Options = BrokenOptions
+
+    def __init__(self, encoder, spec, **options) -> None:
+        super().__init__(encoder, spec, **options)
+        self.mode = self.options.mode
 
     def forward(self, batch):
         value = self.encoder(batch["x"], batch["mask"]).sum()

@@ -17,7 +17,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from skelrec.datasets.base import DATASETS, DatasetReader, MetaSplit, Sample, register_dataset
 from skelrec.models import ENCODERS, Encoder, ModelConfig, register_encoder
-from skelrec.ssl import METHODS, InputSpec, Method, register_method
+from skelrec.ssl import METHODS, InputSpec, Method, MethodOptions, register_method
 
 LAYOUT = "kinect20"
 CLASSES = ["wave", "clap", "kick"]
@@ -97,29 +97,30 @@ if "test_tiny" not in ENCODERS:
     register_encoder("test_tiny", TinyConfig)(lambda **kw: TinyEncoder(TinyConfig.from_dict(kw)))
 
 
+@dataclass(frozen=True)
+class ReconOptions(MethodOptions):
+    """``mask_ratio`` (torch RNG), ``dropout``, ``jitter`` (draws from NumPy and Python RNGs), ``kill_at_call``
+    (SIGKILL the process at that forward call), ``sleep`` (seconds per step)."""
+
+    mask_ratio: float = 0.5
+    dropout: float = 0.1
+    jitter: bool = True
+    kill_at_call: int = 0
+    sleep: float = 0.0
+
+
 class Recon(Method):
-    """Predict each clip's mean pose from the pooled features of a randomly masked input.
+    """Predict each clip's mean pose from the pooled features of a randomly masked input (:class:`ReconOptions`)."""
 
-    Options: ``mask_ratio`` (torch RNG), ``dropout``, ``jitter`` (draws from NumPy and Python RNGs),
-    ``kill_at_call`` (SIGKILL the process at that forward call), ``sleep`` (seconds per step).
-    """
-
+    Options = ReconOptions
+    options: ReconOptions
     seen: ClassVar[list[int]] = []
 
-    def __init__(
-        self,
-        encoder: nn.Module,
-        spec: InputSpec,
-        *,
-        mask_ratio: float = 0.5,
-        dropout: float = 0.1,
-        jitter: bool = True,
-        kill_at_call: int = 0,
-        sleep: float = 0.0,
-    ) -> None:
-        super().__init__(encoder, spec)
-        self.mask_ratio, self.jitter, self.kill_at_call, self.sleep = mask_ratio, jitter, kill_at_call, sleep
-        self.dropout = nn.Dropout(dropout)
+    def __init__(self, encoder: nn.Module, spec: InputSpec, **options: Any) -> None:
+        super().__init__(encoder, spec, **options)
+        o = self.options
+        self.mask_ratio, self.jitter, self.kill_at_call, self.sleep = o.mask_ratio, o.jitter, o.kill_at_call, o.sleep
+        self.dropout = nn.Dropout(o.dropout)
         self.decoder = nn.Linear(encoder.embed_dim, spec.channels)
         self.register_buffer("ema", torch.zeros(()))
         self.calls = 0

@@ -22,6 +22,7 @@ from typing import IO, Any, ClassVar
 import numpy as np
 
 from skelrec.errors import DataFormatError, SkelrecError
+from skelrec.registry import Registry
 from skelrec.skeleton import get_layout
 
 __all__ = ["DATASETS", "DatasetReader", "MetaSplit", "Sample", "get_reader", "register_dataset"]
@@ -128,7 +129,7 @@ class DatasetReader(ABC):
         if not found:
             raise SkelrecError(
                 f"{self.root}: holds no {self.name} files (looked for {self.file_glob}); "
-                f"check the path, or the dataset name (known: {', '.join(sorted(DATASETS))})"
+                f"check the path, or the dataset name (known: {', '.join(DATASETS)})"
             )
         return found
 
@@ -219,22 +220,17 @@ class MetaSplit:
         return out
 
 
-DATASETS: dict[str, type[DatasetReader]] = {}
+DATASETS: Registry[type[DatasetReader]] = Registry("dataset", populate="skelrec.datasets")
+"""Dataset readers by ``name`` (the package :mod:`skelrec.datasets` registers them when first consulted)."""
 
 
 def register_dataset(cls: type[DatasetReader]) -> type[DatasetReader]:
-    DATASETS[cls.name] = cls
-    return cls
+    """Class decorator: make a reader available under ``cls.name``."""
+    return DATASETS.add(cls.name, cls)
 
 
 def get_reader(name: str, root: str | Path, **options: Any) -> DatasetReader:
-    import skelrec.datasets  # noqa: F401  (registers the readers)
-
-    try:
-        cls = DATASETS[name]
-    except KeyError:
-        raise SkelrecError(f"unknown dataset {name!r}; known datasets: {', '.join(sorted(DATASETS))}") from None
-    return cls(root, **options)
+    return DATASETS[name](root, **options)
 
 
 # -------------------------------------------------------------------------------------------------------------

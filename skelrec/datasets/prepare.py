@@ -33,11 +33,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from skelrec import __version__
 from skelrec.datasets.base import DatasetReader, Sample, get_reader
@@ -54,6 +52,8 @@ from skelrec.datasets.cache import (
     SPLITS_DIR,
 )
 from skelrec.errors import DataFormatError, SkelrecError
+from skelrec.files import atomic_write, atomic_write_stream, atomic_write_text, fsync_dir, remove_temporaries
+from skelrec.progress import make_progress
 from skelrec.skeleton import get_layout
 
 __all__ = ["CHUNK_FILES", "PrepareReport", "prepare_dataset", "read_one"]
@@ -147,29 +147,6 @@ def count_warning(dataset: str, expected: int, got: int) -> str:
     )
 
 
-# -------------------------------------------------------------------------------------------------------------
-# Atomic file writes.
-# -------------------------------------------------------------------------------------------------------------
-
-
-def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Write ``path`` via ``<path>.tmp``, fsync and rename: readers see the old file or the whole new one."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _json_default(value: Any) -> Any:
     """Metadata values JSON does not know: NumPy scalars, paths, sets."""
     if isinstance(value, np.generic):
@@ -186,11 +163,11 @@ def _dumps(value: Any, indent: int | None = None) -> str:
 
 
 def _write_json(path: Path, value: Any) -> None:
-    _atomic_write(path, lambda f: f.write((_dumps(value, indent=1) + "\n").encode("utf-8")))
+    atomic_write_text(path, _dumps(value, indent=1) + "\n")
 
 
 def _write_npy(path: Path, array: np.ndarray) -> None:
-    _atomic_write(path, lambda f: np.save(f, array, allow_pickle=False))
+    atomic_write_stream(path, lambda f: np.save(f, array, allow_pickle=False))
 
 
 # -------------------------------------------------------------------------------------------------------------
@@ -358,7 +335,7 @@ class _ShardBuilder:
             "files": np.array(_dumps([self.rel(f) for f in self.files])),
             "shape": np.array(frames.shape, np.int64),
         }
-        _atomic_write(path, lambda f: np.savez(f, **arrays))
+        atomic_write_stream(path, lambda f: np.savez(f, **arrays))
 
 
 @dataclass
@@ -461,18 +438,17 @@ def _consolidate(
     persons = max([reader.persons, *(s.shape[1] for s in with_samples)])
     shape = (sum(s.shape[0] for s in opened), persons, lay.num_joints, channels.pop())  # (F, M, V, C)
 
-    tmp = out / (FRAMES + ".tmp")
-    frames = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
-    t = 0
-    for s in with_samples:
-        block = s.frames()
-        frames[t : t + len(block), : block.shape[1]] = block
-        t += len(block)
-    frames.flush()
-    del frames
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, out / FRAMES)
+    def fill(tmp: Path) -> None:
+        frames = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
+        t = 0
+        for s in with_samples:
+            block = s.frames()
+            frames[t : t + len(block), : block.shape[1]] = block
+            t += len(block)
+        frames.flush()
+        del frames
+
+    atomic_write(out / FRAMES, fill)
 
     lengths = np.concatenate([s.lengths for s in opened])
     labels = np.concatenate([s.labels for s in opened])
@@ -480,7 +456,7 @@ def _consolidate(
     _write_npy(out / INDEX, np.stack([starts, lengths], axis=1).astype(np.int64))
     _write_npy(out / LABELS, labels.astype(np.int64))
     rows = [r for s in opened for r in s.rows]
-    _atomic_write(out / META, lambda f: f.writelines((_dumps(r) + "\n").encode("utf-8") for r in rows))
+    atomic_write_text(out / META, "".join(_dumps(r) + "\n" for r in rows))
 
     splits, skipped_protocols = _split_protocols(reader, rows)
     split_dir = out / SPLITS_DIR
@@ -519,29 +495,15 @@ def _consolidate(
         "meta_columns": sorted({k for r in rows for k in r}),
         "seconds": round(time.monotonic() - started, 2),
     }
-    _fsync_dir(out)
+    fsync_dir(out)  # every file above is in place before info.json marks the cache complete
     _write_json(out / INFO, info)
-    _fsync_dir(out)
+    fsync_dir(out)
     return info
 
 
 # -------------------------------------------------------------------------------------------------------------
 # The entry point.
 # -------------------------------------------------------------------------------------------------------------
-
-
-def _progress(enabled: bool | None) -> Progress:
-    console = Console(stderr=True)
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("files, {task.fields[samples]:,} samples"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        disable=not (console.is_terminal if enabled is None else enabled),
-    )
 
 
 def _clean_cache(out: Path) -> None:
@@ -658,7 +620,9 @@ def prepare_dataset(
 
     n_workers = (os.cpu_count() or 1) if workers == 0 else workers
     todo = [f for k in pending for f in chunks[k]]
-    with _read_all(reader, raw, reader_options, todo, n_workers) as results, _progress(progress) as bar:
+    columns = ("files, {task.fields[samples]:,} samples",)
+    progress_bar = make_progress(*columns, description="[bold]{task.description}", enabled=progress)
+    with _read_all(reader, raw, reader_options, todo, n_workers) as results, progress_bar as bar:
         task = bar.add_task(f"prepare {reader.name}", total=len(files), samples=0)
         bar.update(task, completed=len(files) - len(todo))
         samples = 0
@@ -692,8 +656,7 @@ def _start_or_resume(shards_dir: Path, manifest: dict[str, Any]) -> None:
     if not same:
         shutil.rmtree(shards_dir, ignore_errors=True)
     shards_dir.mkdir(parents=True, exist_ok=True)
-    for tmp in shards_dir.glob("*.tmp"):
-        tmp.unlink()
+    remove_temporaries(shards_dir)
     if not same:
         _write_json(path, manifest)
 

@@ -98,12 +98,12 @@ class FinetuneSettings:
 
     def __post_init__(self) -> None:
         if self.head is not None:
-            HEADS.config_class(self.head)  # an unknown head fails here, listing the registered ones
+            HEADS.check(self.head)  # an unknown head fails here, listing the registered ones
         if self.pooling is None:
             return
         check_pooling(self.pooling)
-        if self.head is None or not issubclass(HEADS.config_class(self.head), PooledHeadConfig):
-            pooled = [n for n in HEADS.names() if issubclass(HEADS.config_class(n), PooledHeadConfig)]
+        if self.head is None or not issubclass(HEADS[self.head].config_class, PooledHeadConfig):
+            pooled = [n for n in HEADS.names() if issubclass(HEADS[n].config_class, PooledHeadConfig)]
             raise SkelrecError(
                 f"pooling={self.pooling!r} needs a head that reads a pooled feature (head: {', '.join(pooled)}), "
                 f"got head={self.head!r}"
@@ -143,7 +143,7 @@ def train_config(
         if s.downstream
         else (ctx.encoder_name, ctx.encoder_config)
     )
-    if "drop_path_rate" in {f.name for f in fields(ENCODERS.config_class(name))}:
+    if "drop_path_rate" in {f.name for f in fields(ENCODERS[name].config_class)}:
         encoder_kwargs["drop_path_rate"] = s.drop_path
     elif s.drop_path:
         log.info("the %s encoder has no drop path: drop_path=%s is not used", name, s.drop_path)

@@ -27,8 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +38,9 @@ from torch import Tensor, nn
 
 from skelrec import __version__
 from skelrec.errors import SkelrecError
-from skelrec.models import ENCODERS, HEADS, Classifier, Registry, build_encoder, build_head
+from skelrec.files import atomic_write, atomic_write_text
+from skelrec.models import ENCODERS, HEADS, Classifier, ModelEntry, build_encoder, build_head
+from skelrec.registry import Registry
 
 __all__ = [
     "CONFIG_NAME",
@@ -108,20 +109,10 @@ def save_checkpoint(folder: str | Path, model_state: Mapping[str, Tensor], confi
             )
         tensors[key] = value.detach().to("cpu").contiguous()
     folder.mkdir(parents=True, exist_ok=True)
-    _atomic_write(folder / WEIGHTS_NAME, lambda tmp: save_file(tensors, str(tmp), metadata={"format": "pt"}))
-    _atomic_write(folder / CONFIG_NAME, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    atomic_write(folder / WEIGHTS_NAME, lambda tmp: save_file(tensors, str(tmp), metadata={"format": "pt"}))
+    atomic_write_text(folder / CONFIG_NAME, text)
     log.info("saved checkpoint %s (%d tensors)", folder, len(tensors))
     return folder
-
-
-def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
-    """``write(tmp_path)`` then ``os.replace(tmp_path, path)``; the temporary file is removed on failure."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def architecture(model: nn.Module) -> dict[str, Any]:
@@ -131,8 +122,8 @@ def architecture(model: nn.Module) -> dict[str, Any]:
     config class, e.g. ``{"encoder": {"name": "transformer", "config": {...}}, "head": None}``.
     """
 
-    def section(registry: Registry, part: nn.Module) -> dict[str, Any]:
-        names = [n for n in registry.names() if isinstance(part.config, registry.config_class(n))]
+    def section(registry: Registry[ModelEntry[Any]], part: nn.Module) -> dict[str, Any]:
+        names = [n for n, entry in registry.items() if isinstance(part.config, entry.config_class)]
         if not names:
             raise SkelrecError(f"{type(part).__name__} is not a registered {registry.kind}; register it first")
         return {"name": names[0], "config": part.config.to_dict()}

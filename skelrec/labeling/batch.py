@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+from rich.progress import TaskID
 
 from skelrec.datasets.base import XZ_SUFFIX
 from skelrec.datasets.recording import is_recording, read_recording, recording_suffixes
@@ -38,6 +38,7 @@ from skelrec.labeling.result import LabelResult
 from skelrec.labeling.writers import parse_formats, write_outputs
 from skelrec.pose.cache import POSE_CACHE_DIR  # the pose cache folder inside the output folder
 from skelrec.pose.sequence import POSE_SUFFIX, PoseSequence
+from skelrec.progress import make_progress
 from skelrec.video import VIDEO_SUFFIXES
 
 __all__ = [
@@ -148,14 +149,7 @@ class RichBatchProgress:
     """
 
     def __init__(self, console: Console | None = None) -> None:
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=console or Console(stderr=True),
-            transient=False,
-        )
+        self.progress = make_progress(elapsed=False, console=console)
         self.overall: TaskID | None = None
         self.current: TaskID | None = None
         self.counts: dict[str, int] = {}

@@ -19,19 +19,13 @@ from typing import Any
 import numpy as np
 
 from skelrec.errors import SkelrecError
+from skelrec.registry import Registry
 
 __all__ = ["SMOOTHERS", "Smoothing", "register_smoother"]
 
 Smoother = Callable[[np.ndarray, np.ndarray, "Smoothing"], np.ndarray]
-SMOOTHERS: dict[str, Smoother] = {}
-
-
-def register_smoother(name: str) -> Callable[[Smoother], Smoother]:
-    def deco(fn: Smoother) -> Smoother:
-        SMOOTHERS[name] = fn
-        return fn
-
-    return deco
+SMOOTHERS: Registry[Smoother] = Registry("smoothing")
+register_smoother = SMOOTHERS.register
 
 
 @dataclass(frozen=True)
@@ -49,8 +43,7 @@ class Smoothing:
     alpha: float = 0.5
 
     def __post_init__(self) -> None:
-        if self.method not in SMOOTHERS:
-            raise SkelrecError(f"unknown smoothing {self.method!r}; choose one of {', '.join(sorted(SMOOTHERS))}")
+        SMOOTHERS.check(self.method)
         if self.size < 1:
             raise SkelrecError(f"smoothing size must be >= 1 window, got {self.size}")
         if not 0 < self.alpha <= 1:

@@ -1,7 +1,7 @@
 """Output files of a :class:`~skelrec.labeling.result.LabelResult`, by format name: ``json``, ``csv``, ``srt``.
 
-Every file is written atomically: to a temporary file in the same folder, then moved into place with
-``os.replace``, so an interrupted run never leaves a half-written result that a re-run would mistake for a
+Every file is written atomically (:mod:`skelrec.files`): to a temporary file in the same folder, then moved into
+place with ``os.replace``, so an interrupted run never leaves a half-written result that a re-run would mistake for a
 finished one.
 
 * ``json``: :meth:`LabelResult.to_dict` (video, fps, frames, duration, model, settings, pose statistics, summary,
@@ -15,56 +15,30 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from skelrec.errors import SkelrecError
+from skelrec.files import atomic_write_text
 from skelrec.labeling.result import LabelResult
 from skelrec.labeling.segments import Segment
+from skelrec.registry import Registry
 
-__all__ = ["WRITERS", "atomic_write", "parse_formats", "register_writer", "write_outputs"]
+__all__ = ["WRITERS", "parse_formats", "register_writer", "write_outputs"]
 
 Render = Callable[[LabelResult], str]
-WRITERS: dict[str, Render] = {}
-
-
-def register_writer(name: str) -> Callable[[Render], Render]:
-    """Register ``render(result) -> text`` as the writer of ``<stem>.<name>`` files."""
-
-    def deco(fn: Render) -> Render:
-        WRITERS[name] = fn
-        return fn
-
-    return deco
+WRITERS: Registry[Render] = Registry("output format")
+"""``render(result) -> text`` of ``<stem>.<name>`` files, by format name."""
+register_writer = WRITERS.register
 
 
 def parse_formats(formats: str | Iterable[str]) -> list[str]:
     """``"json,csv"`` or ``["json", "csv"]`` -> checked, de-duplicated format names in the given order."""
     names = formats.split(",") if isinstance(formats, str) else list(formats)
     names = list(dict.fromkeys(n.strip().lower() for n in names if n.strip()))
-    unknown = [n for n in names if n not in WRITERS]
-    if unknown or not names:
-        raise SkelrecError(
-            f"unknown output format {', '.join(unknown) or '(none given)'}; choose from {', '.join(WRITERS)}"
-        )
-    return names
-
-
-def atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
-    """Call ``write(tmp)`` for a temporary path beside ``path`` (same suffix), then move it to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp creates owner-only files
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    if not names:
+        raise SkelrecError(f"no output format given; choose from {', '.join(WRITERS)}")
+    return [WRITERS.check(n) for n in names]
 
 
 def write_outputs(result: LabelResult, out_dir: str | Path, stem: str, formats: Iterable[str]) -> dict[str, Path]:
@@ -74,7 +48,7 @@ def write_outputs(result: LabelResult, out_dir: str | Path, stem: str, formats: 
     paths = {}
     for name in ordered:
         text = WRITERS[name](result)
-        paths[name] = atomic_write(Path(out_dir) / f"{stem}.{name}", lambda tmp, t=text: tmp.write_text(t, "utf-8"))
+        paths[name] = atomic_write_text(Path(out_dir) / f"{stem}.{name}", text)
     return paths
 
 

@@ -31,7 +31,7 @@ class ModelConfig:
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))
         for f in fields(self):
-            setattr(self, f.name, _checked(type(self).__name__, f.name, getattr(self, f.name), hints[f.name]))
+            setattr(self, f.name, checked_value(type(self).__name__, f.name, getattr(self, f.name), hints[f.name]))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -46,8 +46,15 @@ class ModelConfig:
         return cls(**d)
 
 
-def _checked(owner: str, name: str, value: Any, hint: Any) -> Any:
-    """``value`` if it fits the type ``hint`` (ints are accepted and converted for floats), else a SkelrecError."""
+def checked_value(owner: str, name: str, value: Any, hint: Any) -> Any:
+    """``value`` if it fits the type ``hint`` (ints are accepted and converted for floats; a list becomes a tuple),
+    else the SkelrecError ``<owner>.<name> must be <type>, got <value>`` (the shape of every config type error).
+
+    Hints: ``int``, ``float``, ``bool``, ``str``, ``Literal[...]``, ``tuple[X, ...]``, ``dict[str, X]``, ``Any`` and
+    ``X | None`` of those.
+    """
+    if hint is Any:
+        return value
     options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, _UnionType) else (hint,)
     for opt in options:
         if opt is type(None) and value is None:
@@ -60,8 +67,12 @@ def _checked(owner: str, name: str, value: Any, hint: Any) -> Any:
             return value
         if typing.get_origin(opt) is tuple and isinstance(value, (list, tuple)):
             item = typing.get_args(opt)[0]
+            if item is float and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+                return tuple(float(v) for v in value)
             if all(isinstance(v, item) and not isinstance(v, bool) for v in value):
                 return tuple(value)
+        if typing.get_origin(opt) is dict and isinstance(value, Mapping) and all(isinstance(k, str) for k in value):
+            return dict(value)
     raise SkelrecError(f"{owner}.{name} must be {_describe(hint)}, got {value!r}")
 
 
@@ -72,6 +83,8 @@ def _describe(hint: Any) -> str:
         return " or ".join(_describe(a) for a in typing.get_args(hint))
     if typing.get_origin(hint) is tuple:
         return f"a list of {typing.get_args(hint)[0].__name__}"
+    if typing.get_origin(hint) is dict:
+        return "a mapping"
     return "None" if hint is type(None) else getattr(hint, "__name__", str(hint))
 
 

@@ -30,6 +30,7 @@ from skelrec.errors import SkelrecError
 from skelrec.models.base import Encoder
 from skelrec.models.config import ModelConfig
 from skelrec.models.registry import register_encoder
+from skelrec.registry import Registry
 from skelrec.skeleton import get_layout
 
 __all__ = ["GINConfig", "GINEncoder", "GINLayer", "gin"]
@@ -42,11 +43,9 @@ class _TokenBatchNorm(nn.BatchNorm1d):
         return super().forward(x.reshape(-1, x.shape[-1])).reshape(x.shape)
 
 
-NORMS: dict[str, Callable[[int], nn.Module]] = {
-    "layer": nn.LayerNorm,
-    "batch": _TokenBatchNorm,
-    "none": lambda _dim: nn.Identity(),
-}
+NORMS: Registry[Callable[[int], nn.Module]] = Registry(
+    "GIN norm", {"layer": nn.LayerNorm, "batch": _TokenBatchNorm, "none": lambda _dim: nn.Identity()}
+)
 
 
 @dataclass

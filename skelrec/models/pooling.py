@@ -27,9 +27,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from skelrec.errors import SkelrecError
 from skelrec.models.base import Encoder, masked_mean, token_mask
 from skelrec.models.config import ModelConfig
+from skelrec.registry import Registry
 
 __all__ = [
     "POOLINGS",
@@ -83,23 +83,19 @@ def pool_segment_joints(encoder: Encoder | None, feats: Tensor, mask: Tensor | N
     return _segment_means(feats, mask).flatten(1)  # (N, SEGMENTS*V'*D)
 
 
-POOLINGS: dict[str, Pooling] = {
-    "mean": pool_mean,
-    "joints": pool_joints,
-    "segments": pool_segments,
-    "segment_joints": pool_segment_joints,
-}
+POOLINGS: Registry[Pooling] = Registry(
+    "pooling",
+    {"mean": pool_mean, "joints": pool_joints, "segments": pool_segments, "segment_joints": pool_segment_joints},
+)
 
 
 def check_pooling(name: str) -> str:
     """``name`` if it is a pooling, else a :class:`SkelrecError` listing them."""
-    if name not in POOLINGS:
-        raise SkelrecError(f"unknown pooling {name!r}; choose one of: {', '.join(POOLINGS)}")
-    return name
+    return POOLINGS.check(name)
 
 
 def get_pooling(name: str) -> Pooling:
-    return POOLINGS[check_pooling(name)]
+    return POOLINGS[name]
 
 
 @torch.no_grad()

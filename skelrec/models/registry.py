@@ -12,20 +12,20 @@ A factory is a small function named after the architecture that takes the config
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from torch import nn
 
-from skelrec.errors import SkelrecError
 from skelrec.models.base import Encoder, Head
 from skelrec.models.config import ModelConfig
+from skelrec.registry import Registry
 
 __all__ = [
     "ENCODERS",
     "HEADS",
-    "Registry",
+    "ModelEntry",
     "build_encoder",
     "build_head",
     "register_encoder",
@@ -37,63 +37,44 @@ F = TypeVar("F", bound=Callable[..., nn.Module])
 
 
 @dataclass(frozen=True)
-class RegistryEntry(Generic[M]):
+class ModelEntry(Generic[M]):
+    """A registered architecture: ``factory(**config_fields) -> module`` and the config class of its fields."""
+
     factory: Callable[..., M]
     config_class: type[ModelConfig]
 
-
-class Registry(Generic[M]):
-    """A named family of factories (``"encoder"``, ``"head"``)."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self._entries: dict[str, RegistryEntry[M]] = {}
-
-    def register(self, name: str, config_class: type[ModelConfig]) -> Callable[[F], F]:
-        """Decorator registering ``factory(**config_fields) -> module`` under ``name``."""
-
-        def deco(factory: F) -> F:
-            if name in self._entries:
-                raise ValueError(f"{self.kind} {name!r} is registered twice")
-            self._entries[name] = RegistryEntry(factory, config_class)
-            return factory
-
-        return deco
-
-    def entry(self, name: str) -> RegistryEntry[M]:
-        try:
-            return self._entries[name]
-        except KeyError:
-            raise SkelrecError(f"unknown {self.kind} {name!r}; known {self.kind}s: {', '.join(self.names())}") from None
-
-    def build(self, name: str, **kwargs: Any) -> M:
-        """The module ``name`` with config fields ``kwargs`` (unknown fields raise a SkelrecError naming them)."""
-        return self.entry(name).factory(**kwargs)
-
-    def config_class(self, name: str) -> type[ModelConfig]:
-        return self.entry(name).config_class
-
-    def names(self) -> list[str]:
-        return sorted(self._entries)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._entries
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.names())
+    def build(self, **kwargs: Any) -> M:
+        """The module with config fields ``kwargs`` (unknown fields raise a SkelrecError naming them)."""
+        return self.factory(**kwargs)
 
 
-ENCODERS: Registry[Encoder] = Registry("encoder")
-HEADS: Registry[Head] = Registry("head")
-register_encoder = ENCODERS.register
-register_head = HEADS.register
+ENCODERS: Registry[ModelEntry[Encoder]] = Registry("encoder")
+HEADS: Registry[ModelEntry[Head]] = Registry("head")
+
+
+def _register(registry: Registry[Any], name: str, config_class: type[ModelConfig]) -> Callable[[F], F]:
+    def deco(factory: F) -> F:
+        registry.add(name, ModelEntry(factory, config_class))
+        return factory
+
+    return deco
+
+
+def register_encoder(name: str, config_class: type[ModelConfig]) -> Callable[[F], F]:
+    """Decorator registering ``factory(**config_fields) -> encoder`` under ``name``."""
+    return _register(ENCODERS, name, config_class)
+
+
+def register_head(name: str, config_class: type[ModelConfig]) -> Callable[[F], F]:
+    """Decorator registering ``factory(**config_fields) -> head`` under ``name``."""
+    return _register(HEADS, name, config_class)
 
 
 def build_encoder(name: str, **kwargs: Any) -> Encoder:
     """Build the registered encoder ``name`` (``"transformer"``, ``"bigru"``, ``"gin"``) from config fields."""
-    return ENCODERS.build(name, **kwargs)
+    return ENCODERS[name].build(**kwargs)
 
 
 def build_head(name: str, **kwargs: Any) -> Head:
     """Build the registered head ``name`` (``"linear"``, ``"mamp_finetune"``) from config fields."""
-    return HEADS.build(name, **kwargs)
+    return HEADS[name].build(**kwargs)

@@ -17,9 +17,9 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from skelrec.errors import SkelrecError
 from skelrec.pose.sequence import PoseSequence
 from skelrec.pose.tracking import Detection, PersonTracker
+from skelrec.registry import Registry
 from skelrec.skeleton import get_layout
 from skelrec.video import Frame, VideoInfo, VideoReader
 
@@ -138,21 +138,16 @@ def _fps_from_times(times: list[float]) -> float:
     return float(1.0 / np.median(steps)) if steps.size else 0.0
 
 
-POSE_BACKENDS: dict[str, type[PoseEstimator]] = {}
+POSE_BACKENDS: Registry[type[PoseEstimator]] = Registry("pose backend")
 
 E = TypeVar("E", bound=type[PoseEstimator])
 
 
 def register_pose_backend(cls: E) -> E:
     """Class decorator: make a backend available to :func:`create_estimator` under ``cls.name``."""
-    POSE_BACKENDS[cls.name] = cls
-    return cls
+    return POSE_BACKENDS.add(cls.name, cls)
 
 
 def create_estimator(name: str = "mediapipe", **options: Any) -> PoseEstimator:
     """Build the pose backend registered as ``name`` with its keyword ``options``."""
-    try:
-        cls = POSE_BACKENDS[name]
-    except KeyError:
-        raise SkelrecError(f"unknown pose backend {name!r}; available: {', '.join(sorted(POSE_BACKENDS))}") from None
-    return cls(**options)
+    return POSE_BACKENDS[name](**options)

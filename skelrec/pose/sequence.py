@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from skelrec.errors import DataFormatError
+from skelrec.files import atomic_write_stream
 from skelrec.skeleton import convert, from_mediapipe_world, get_layout
 
 __all__ = ["POSE_SUFFIX", "PoseSequence"]
@@ -133,22 +132,12 @@ class PoseSequence:
 
     def save(self, path: str | Path) -> Path:
         """Write an ``.npz`` file atomically (a temporary file renamed into place); returns the path."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         meta = {
             "format_version": _FORMAT_VERSION,
             **{k: getattr(self, k) for k in ("fps", "width", "height", "mirrored", "layout", "source", "settings")},
         }
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez_compressed(f, meta=np.array(json.dumps(meta)), **{k: getattr(self, k) for k in _ARRAYS})
-            os.chmod(tmp, 0o644)  # mkstemp creates owner-only files
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        arrays = {k: getattr(self, k) for k in _ARRAYS}
+        return atomic_write_stream(path, lambda f: np.savez_compressed(f, meta=np.array(json.dumps(meta)), **arrays))
 
     @classmethod
     def load(cls, path: str | Path) -> PoseSequence:

@@ -16,9 +16,11 @@ from skelrec.ssl.base import (
     METHODS,
     InputSpec,
     Method,
+    MethodOptions,
     build_encoder_for,
     build_method,
     register_method,
+    require_option,
     weight_decay_groups,
 )
 
@@ -26,8 +28,10 @@ __all__ = [
     "METHODS",
     "InputSpec",
     "Method",
+    "MethodOptions",
     "build_encoder_for",
     "build_method",
     "register_method",
+    "require_option",
     "weight_decay_groups",
 ]

@@ -15,15 +15,18 @@ queue, diffusion process). The training loop only ever calls::
 
 from __future__ import annotations
 
-import inspect
+import typing
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Iterable, Mapping
+from dataclasses import MISSING, asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from torch import Tensor, nn
 
+from skelrec.config import ConfigValueError
 from skelrec.errors import SkelrecError
+from skelrec.models.config import checked_value
+from skelrec.registry import Registry
 from skelrec.skeleton import get_layout
 
 if TYPE_CHECKING:
@@ -33,9 +36,13 @@ __all__ = [
     "METHODS",
     "InputSpec",
     "Method",
+    "MethodOptions",
     "build_encoder_for",
     "build_method",
+    "check_mask_ratio",
     "register_method",
+    "require_option",
+    "require_registered",
     "weight_decay_groups",
 ]
 
@@ -82,9 +89,9 @@ def build_encoder_for(spec: InputSpec, name: str, **kwargs: Any) -> nn.Module:
     """
     from skelrec.models import ENCODERS
 
-    known = {f.name for f in fields(ENCODERS.config_class(name))}
+    known = {f.name for f in fields(ENCODERS[name].config_class)}
     defaults = {k: v for k, v in spec.encoder_fields().items() if k in known}
-    return ENCODERS.build(name, **{**defaults, **kwargs})
+    return ENCODERS[name].build(**{**defaults, **kwargs})
 
 
 def weight_decay_groups(
@@ -113,22 +120,87 @@ def weight_decay_groups(
     return [g for g in groups if g["params"]]
 
 
+OPTIONS_KEY = "method.kwargs"
+
+
+def require_option(ok: bool, option: str, problem: str) -> None:
+    """The one way a method refuses an option value: ``method.kwargs.<option>: <problem>`` (a ConfigValueError, the
+    shape of every config value error), e.g. ``require_option(0 <= r < 1, "mask_ratio", f"must be in [0, 1), got
+    {r}")``."""
+    if not ok:
+        raise ConfigValueError(f"{OPTIONS_KEY}.{option}", problem)
+
+
+OptionsT = TypeVar("OptionsT", bound="MethodOptions")
+
+
+def require_registered(registry: Registry[Any], name: str, option: str) -> None:
+    """:func:`require_option` for an option that names a registry entry (the registry's "unknown ..." message)."""
+    try:
+        registry.check(name)
+    except SkelrecError as err:
+        raise ConfigValueError(f"{OPTIONS_KEY}.{option}", str(err)) from None
+
+
+def check_mask_ratio(ratio: float) -> None:
+    """The masking methods' rule for ``mask_ratio``: a fraction in ``[0, 1)``."""
+    require_option(0.0 <= ratio < 1.0, "mask_ratio", f"must be in [0, 1) (e.g. 0.9), got {ratio}")
+
+
+@dataclass(frozen=True)
+class MethodOptions:
+    """A method's options (its ``method.kwargs``) as a typed dataclass: the fields are the options with their paper
+    defaults. Construction checks every field's type (``method.kwargs.mask_ratio must be float, got 'x'``) and
+    then :meth:`check`; :meth:`from_kwargs` refuses unknown options by name."""
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in fields(self):
+            value = checked_value(OPTIONS_KEY, f.name, getattr(self, f.name), hints[f.name])
+            object.__setattr__(self, f.name, value)
+        self.check()
+
+    def check(self) -> None:
+        """The value rules of the options that need nothing but the options (:func:`require_option` calls)."""
+
+    @classmethod
+    def from_kwargs(cls: type[OptionsT], method: str, kwargs: Mapping[str, Any]) -> OptionsT:
+        """The options of ``method`` from its ``method.kwargs``; an unknown key is an error that lists the options."""
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(kwargs) - set(known))
+        if unknown:
+            raise ConfigValueError(
+                OPTIONS_KEY, f"method {method!r} has no option {', '.join(unknown)}; its options: {', '.join(known)}"
+            )
+        for f in fields(cls):
+            required = f.default is MISSING and f.default_factory is MISSING
+            require_option(not required or f.name in kwargs, f.name, f"method {method!r} needs it; set it")
+        return cls(**kwargs)
+
+
 class Method(nn.Module, ABC):
     """A training objective around ``encoder``; subclasses take ``(encoder, spec, **options)`` in ``__init__``.
 
+    The options are parsed into :attr:`options`, an instance of the class attribute :attr:`Options` (the method's
+    :class:`MethodOptions` dataclass); a check that needs the encoder uses :func:`require_option` too.
+
     Class attributes:
+        Options: the method's options dataclass.
         no_weight_decay: parameter-name substrings excluded from weight decay by the default :meth:`param_groups`.
         find_unused_parameters: passed to DistributedDataParallel (set it when some parameters can get no gradient
             in a step, e.g. a branch used only every other step).
     """
 
+    Options: ClassVar[type[MethodOptions]] = MethodOptions
     no_weight_decay: ClassVar[tuple[str, ...]] = ("pos_embed", "token")
     find_unused_parameters: ClassVar[bool] = False
 
-    def __init__(self, encoder: nn.Module, spec: InputSpec) -> None:
+    def __init__(self, encoder: nn.Module, spec: InputSpec, **options: Any) -> None:
         super().__init__()
         self.encoder = encoder
         self.spec = spec
+        name = next((n for n, c in METHODS.items() if c is type(self)), type(self).__name__)
+        self.options = self.Options.from_kwargs(name, options)
 
     @abstractmethod
     def forward(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor | float]:
@@ -153,39 +225,13 @@ class Method(nn.Module, ABC):
         return weight_decay_groups(self, optim.weight_decay, self.no_weight_decay)
 
 
-METHODS: dict[str, type[Method]] = {}
-"""Registered methods by name (``method.name`` of a training config)."""
+METHODS: Registry[type[Method]] = Registry("method", populate="skelrec.ssl")
+"""Registered methods by name (``method.name`` of a training config); :mod:`skelrec.ssl` registers them."""
 
-M = TypeVar("M", bound=type[Method])
-
-
-def register_method(name: str) -> Callable[[M], M]:
-    """Class decorator registering a :class:`Method` under ``name``."""
-
-    def deco(cls: M) -> M:
-        if name in METHODS:
-            raise ValueError(f"method {name!r} is registered twice ({METHODS[name].__qualname__}, {cls.__qualname__})")
-        METHODS[name] = cls
-        return cls
-
-    return deco
+register_method = METHODS.register
+"""Class decorator registering a :class:`Method` under a name: ``@register_method("mamp")``."""
 
 
 def build_method(name: str, encoder: nn.Module, spec: InputSpec, **options: Any) -> Method:
-    """The registered method ``name`` around ``encoder``; unknown ``options`` raise a SkelrecError naming them."""
-    import skelrec.ssl  # noqa: F401  (imports the method modules, which register themselves)
-
-    try:
-        cls = METHODS[name]
-    except KeyError:
-        raise SkelrecError(f"unknown method {name!r}; known methods: {', '.join(sorted(METHODS)) or 'none'}") from None
-    params = inspect.signature(cls.__init__).parameters
-    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        accepted = [p for p in params if p not in ("self", "encoder", "spec")]
-        unknown = sorted(set(options) - set(accepted))
-        if unknown:
-            raise SkelrecError(
-                f"method {name!r} has no option {', '.join(unknown)} (method.kwargs); "
-                f"its options: {', '.join(accepted) or 'none'}"
-            )
-    return cls(encoder, spec, **options)
+    """The registered method ``name`` around ``encoder``; its :class:`MethodOptions` check ``options``."""
+    return METHODS[name](encoder, spec, **options)

@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from skelrec.registry import Registry
+
 __all__ = [
     "NOISE_SCHEDULES",
     "Denoiser",
@@ -96,11 +98,9 @@ def inverse_cosine_betas(steps: int, tau: float = 1.0) -> Tensor:
     return betas_for_alpha_bar(steps, partial(inverse_cosine_alpha_bar, tau=tau))
 
 
-NOISE_SCHEDULES: dict[str, Callable[..., Tensor]] = {
-    "linear": linear_betas,
-    "cosine": cosine_betas,
-    "inverse_cosine": inverse_cosine_betas,
-}
+NOISE_SCHEDULES: Registry[Callable[..., Tensor]] = Registry(
+    "noise schedule", {"linear": linear_betas, "cosine": cosine_betas, "inverse_cosine": inverse_cosine_betas}
+)
 """``schedule(steps, **params) -> (steps,)`` float64 betas, by name."""
 
 
@@ -108,14 +108,12 @@ def make_betas(name: str, steps: int, **params: float) -> Tensor:
     """The ``(steps,)`` float64 betas of the :data:`NOISE_SCHEDULES` entry ``name`` with its ``params``.
 
     Raises:
-        ValueError: unknown ``name``, ``steps < 1`` or parameters the schedule does not take.
+        SkelrecError: unknown ``name``.
+        ValueError: ``steps < 1`` or parameters the schedule does not take.
     """
+    schedule = NOISE_SCHEDULES[name]
     if steps < 1:
         raise ValueError(f"a diffusion needs at least 1 step, got {steps}")
-    try:
-        schedule = NOISE_SCHEDULES[name]
-    except KeyError:
-        raise ValueError(f"unknown noise schedule {name!r}; known: {', '.join(NOISE_SCHEDULES)}") from None
     try:
         return schedule(steps, **params)
     except TypeError as e:

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from skelrec.errors import SkelrecError
+from skelrec.registry import Registry
 
 __all__ = ["DECAY_SCHEDULES", "EMATeacher", "unwrap_module"]
 
@@ -30,10 +31,9 @@ def cosine_anneal(start: float, end: float, progress: float) -> float:
     return end - (end - start) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-DECAY_SCHEDULES: dict[str, Callable[[float, float, float], float]] = {
-    "linear": linear_anneal,
-    "cosine": cosine_anneal,
-}
+DECAY_SCHEDULES: Registry[Callable[[float, float, float], float]] = Registry(
+    "EMA schedule", {"linear": linear_anneal, "cosine": cosine_anneal}
+)
 """EMA decay schedules by name: ``schedule(start, end, progress in [0, 1]) -> decay``."""
 
 
@@ -76,8 +76,7 @@ class EMATeacher(nn.Module):
             raise SkelrecError(f"EMA decays must be in [0, 1], got decay={decay}, end_decay={end_decay}")
         if anneal_steps < 0:
             raise SkelrecError(f"EMA anneal_steps must be >= 0, got {anneal_steps}")
-        if schedule not in DECAY_SCHEDULES:
-            raise SkelrecError(f"unknown EMA schedule {schedule!r}; known: {', '.join(DECAY_SCHEDULES)}")
+        DECAY_SCHEDULES.check(schedule)
         self.decay, self.end_decay, self.anneal_steps, self.schedule = decay, end_decay, anneal_steps, schedule
         self.module = copy.deepcopy(unwrap_module(student)).requires_grad_(False).eval()
 

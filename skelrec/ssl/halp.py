@@ -31,9 +31,9 @@ k-means++ seeding loop in Python, over iterations and centres, never over anchor
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -42,10 +42,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from skelrec.errors import SkelrecError
-from skelrec.ssl.base import InputSpec, register_method
-from skelrec.ssl.moco import MoCoV2
+from skelrec.ssl.base import InputSpec, register_method, require_option
+from skelrec.ssl.moco import MoCoOptions, MoCoV2
 
-__all__ = ["HaLP", "hallucinate_positives", "halp_loss", "max_slerp_step", "slerp", "spherical_kmeans"]
+__all__ = ["HaLP", "HaLPOptions", "hallucinate_positives", "halp_loss", "max_slerp_step", "slerp", "spherical_kmeans"]
 
 log = logging.getLogger(__name__)
 
@@ -162,66 +162,61 @@ def halp_loss(q: Tensor, positives: Tensor, keep: Tensor, temperature: float) ->
         return -(logits * weight).sum() / weight.sum().clamp_min(1.0)
 
 
-@register_method("halp")
-class HaLP(MoCoV2):
-    """MoCo v2 + hallucinated positives (see the module docstring).
+@dataclass(frozen=True)
+class HaLPOptions(MoCoOptions):
+    """HaLP's ``method.kwargs``: those of :class:`~skelrec.ssl.moco.MoCoOptions` and
 
-    Args:
-        encoder: a registry encoder (HaLP: ``bigru``; ``transformer`` works too).
-        spec: the input the run is built for.
+    Attributes:
         halp_start_step: optimizer steps of plain MoCo before hallucination starts (HaLP: 200 epochs, PKU 500).
         mu: weight of the HaLP loss (HaLP: 2 NTU, 1 PKU-MMD).
         num_prototypes: k-means clusters (20).
         prototype_every: steps between prototype refreshes (10).
-        prototype_keys: most recent queue keys clustered (256).
+        prototype_keys: most recent queue keys clustered (256), between ``num_prototypes`` and ``queue_size``.
         num_positives: positives per anchor (100).
         candidate_prototypes: the target prototype is one of this many nearest after the nearest (20).
         lam: ``lambda`` of the step range ``[(1 - lambda) t_max, t_max]`` (0.8).
         kmeans_iters: maximum Lloyd iterations per refresh.
-        moco: options of :class:`~skelrec.ssl.moco.MoCoV2` (``queue_size``, ``momentum``, ``temperature``,
-            ``proj_dim``, ``mlp``, ``augment``).
     """
 
-    def __init__(
-        self,
-        encoder: nn.Module,
-        spec: InputSpec,
-        *,
-        halp_start_step: int = 0,
-        mu: float = 2.0,
-        num_prototypes: int = 20,
-        prototype_every: int = 10,
-        prototype_keys: int = 256,
-        num_positives: int = 100,
-        candidate_prototypes: int = 20,
-        lam: float = 0.8,
-        kmeans_iters: int = 50,
-        **moco: Any,
-    ) -> None:
-        accepted = [p for p in inspect.signature(MoCoV2.__init__).parameters if p not in ("self", "encoder", "spec")]
-        unknown = sorted(set(moco) - set(accepted))
-        if unknown:
-            raise SkelrecError(
-                f"method 'halp' has no option {', '.join(unknown)} (method.kwargs); its MoCo options: "
-                f"{', '.join(accepted)}"
-            )
-        super().__init__(encoder, spec, **moco)
-        checks = {
-            "halp_start_step >= 0": halp_start_step >= 0,
-            "num_prototypes >= 2": num_prototypes >= 2,
-            "prototype_every >= 1": prototype_every >= 1,
-            "num_prototypes <= prototype_keys <= queue_size": num_prototypes <= prototype_keys <= self.queue.size,
-            "num_positives >= 1": num_positives >= 1,
-            "candidate_prototypes >= 1": candidate_prototypes >= 1,
-            "0 <= lam <= 1": 0.0 <= lam <= 1.0,
-        }
-        bad = [rule for rule, ok in checks.items() if not ok]
-        if bad:
-            raise SkelrecError(f"method 'halp': options break {'; '.join(bad)}; fix method.kwargs")
-        self.halp_start_step, self.mu = halp_start_step, mu
-        self.prototype_every, self.prototype_keys, self.kmeans_iters = prototype_every, prototype_keys, kmeans_iters
-        self.num_positives, self.candidate_prototypes, self.lam = num_positives, candidate_prototypes, lam
-        self.register_buffer("prototypes", torch.zeros(num_prototypes, self.queue.keys.shape[1]))
+    halp_start_step: int = 0
+    mu: float = 2.0
+    num_prototypes: int = 20
+    prototype_every: int = 10
+    prototype_keys: int = 256
+    num_positives: int = 100
+    candidate_prototypes: int = 20
+    lam: float = 0.8
+    kmeans_iters: int = 50
+
+    def check(self) -> None:
+        super().check()
+        for key, low in (("halp_start_step", 0), ("num_prototypes", 2), ("prototype_every", 1), ("num_positives", 1)):
+            require_option(getattr(self, key) >= low, key, f"must be >= {low}, got {getattr(self, key)}")
+        require_option(self.candidate_prototypes >= 1, "candidate_prototypes", "must be >= 1")
+        keys, low, high = self.prototype_keys, self.num_prototypes, self.queue_size
+        bounds = f"[num_prototypes, queue_size] = [{low}, {high}]"
+        require_option(low <= keys <= high, "prototype_keys", f"must be in {bounds}, got {keys}")
+        require_option(0 <= self.lam <= 1, "lam", f"must be in [0, 1], got {self.lam}")
+
+
+@register_method("halp")
+class HaLP(MoCoV2):
+    """MoCo v2 + hallucinated positives (see the module docstring).
+
+    Options: :class:`HaLPOptions`. Encoder: a registry encoder (HaLP: ``bigru``; ``transformer`` works too).
+    """
+
+    Options = HaLPOptions
+    options: HaLPOptions
+
+    def __init__(self, encoder: nn.Module, spec: InputSpec, **options: Any) -> None:
+        super().__init__(encoder, spec, **options)
+        o = self.options
+        self.halp_start_step, self.mu = o.halp_start_step, o.mu
+        self.prototype_every, self.prototype_keys = o.prototype_every, o.prototype_keys
+        self.kmeans_iters = o.kmeans_iters
+        self.num_positives, self.candidate_prototypes, self.lam = o.num_positives, o.candidate_prototypes, o.lam
+        self.register_buffer("prototypes", torch.zeros(o.num_prototypes, self.queue.keys.shape[1]))
         self.register_buffer("prototypes_step", torch.tensor(-1))  # step of the last refresh; -1 = none yet
         self.halp_active = False  # prototypes_step >= 0, kept on the host so that forward never syncs the device
         self.register_load_state_dict_post_hook(HaLP._sync_halp_active)

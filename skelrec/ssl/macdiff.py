@@ -24,8 +24,9 @@ coordinates, like any other encoder -- and the decoder under the ``method.`` pre
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -34,11 +35,27 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from skelrec.config import ConfigValueError
 from skelrec.errors import SkelrecError
 from skelrec.models.layers import TransformerBlock, init_vit_weights
-from skelrec.ssl.base import InputSpec, Method, register_method
+from skelrec.ssl.base import (
+    OPTIONS_KEY,
+    InputSpec,
+    Method,
+    MethodOptions,
+    check_mask_ratio,
+    register_method,
+    require_option,
+    require_registered,
+)
 from skelrec.ssl.decoder import require_token_encoder
-from skelrec.ssl.diffusion import GaussianDiffusion, classifier_free_guidance, make_betas, timestep_embedding
+from skelrec.ssl.diffusion import (
+    NOISE_SCHEDULES,
+    GaussianDiffusion,
+    classifier_free_guidance,
+    make_betas,
+    timestep_embedding,
+)
 from skelrec.ssl.masking import MaskIndices, mamp_masking
 from skelrec.ssl.targets import patchify, unpatchify
 
@@ -50,6 +67,7 @@ __all__ = [
     "DiffusionDecoder",
     "FeatureModulation",
     "MacDiff",
+    "MacDiffOptions",
     "diffusion_augment",
     "drop_condition",
     "fill_condition",
@@ -264,13 +282,11 @@ class DiffusionDecoder(nn.Module):
 # ------------------------------------------------------------------------------------------------------------------
 
 
-@register_method("macdiff")
-class MacDiff(Method):
-    """Masked conditional diffusion around a :class:`~skelrec.models.transformer.SkeletonTransformer`.
+@dataclass(frozen=True)
+class MacDiffOptions(MethodOptions):
+    """MacDiff's ``method.kwargs``.
 
-    Args:
-        encoder: the skeleton transformer (built for ``spec``).
-        spec: the input the run is built for.
+    Attributes:
         mask_ratio: fraction of tokens hidden from the encoder (0.9).
         motion_aware_tau: ``> 0`` masks with MAMP's motion-aware sampling at this temperature (the author configs
             of NTU-60 x-view and NTU-120 x-set: 0.8); ``<= 0`` masks uniformly at random (the paper, x-sub: -1).
@@ -289,59 +305,81 @@ class MacDiff(Method):
         decoder_dim, decoder_depth, decoder_heads, decoder_mlp_ratio, time_embed_dim: the diffusion decoder.
     """
 
-    def __init__(
-        self,
-        encoder: nn.Module,
-        spec: InputSpec,
-        *,
-        mask_ratio: float = 0.9,
-        motion_aware_tau: float = -1.0,
-        joint_noise_std: float = 0.005,
-        uncond_ratio: float = 0.1,
-        layer_uncond_ratio: float = 0.0,
-        uniformity_weight: float = 0.02,
-        diffusion_steps: int = 1000,
-        noise_schedule: str = "inverse_cosine",
-        noise_schedule_kwargs: Mapping[str, float] | None = None,
-        sampling_variance: Literal["small", "large"] = "large",
-        input_mean: Sequence[float] = NTU_INPUT_MEAN,
-        input_var: Sequence[float] = NTU_INPUT_VAR,
-        one_person: bool = True,
-        decoder_dim: int = 256,
-        decoder_depth: int = 5,
-        decoder_heads: int = 8,
-        decoder_mlp_ratio: float = 4.0,
-        time_embed_dim: int = 64,
-    ) -> None:
-        super().__init__(encoder, spec)
+    mask_ratio: float = 0.9
+    motion_aware_tau: float = -1.0
+    joint_noise_std: float = 0.005
+    uncond_ratio: float = 0.1
+    layer_uncond_ratio: float = 0.0
+    uniformity_weight: float = 0.02
+    diffusion_steps: int = 1000
+    noise_schedule: str = "inverse_cosine"
+    noise_schedule_kwargs: dict[str, float] | None = None
+    sampling_variance: Literal["small", "large"] = "large"
+    input_mean: tuple[float, ...] = NTU_INPUT_MEAN
+    input_var: tuple[float, ...] = NTU_INPUT_VAR
+    one_person: bool = True
+    decoder_dim: int = 256
+    decoder_depth: int = 5
+    decoder_heads: int = 8
+    decoder_mlp_ratio: float = 4.0
+    time_embed_dim: int = 64
+
+    def check(self) -> None:
+        check_mask_ratio(self.mask_ratio)
+        require_option(0 <= self.uncond_ratio <= 1, "uncond_ratio", f"must be in [0, 1], got {self.uncond_ratio}")
+        ratio = self.layer_uncond_ratio
+        require_option(0 <= ratio <= 1, "layer_uncond_ratio", f"must be in [0, 1], got {ratio}")
+        require_option(self.joint_noise_std >= 0, "joint_noise_std", f"must be >= 0, got {self.joint_noise_std}")
+        require_option(self.diffusion_steps >= 1, "diffusion_steps", f"must be >= 1, got {self.diffusion_steps}")
+        require_registered(NOISE_SCHEDULES, self.noise_schedule, "noise_schedule")
+        positive = all(v > 0 and math.isfinite(v) for v in self.input_var)
+        require_option(positive, "input_var", f"must be positive, got {list(self.input_var)}")
+
+
+@register_method("macdiff")
+class MacDiff(Method):
+    """Masked conditional diffusion around a :class:`~skelrec.models.transformer.SkeletonTransformer`.
+
+    Options: :class:`MacDiffOptions`. Encoder: the skeleton transformer (built for ``spec``).
+    """
+
+    Options = MacDiffOptions
+    options: MacDiffOptions
+
+    def __init__(self, encoder: nn.Module, spec: InputSpec, **options: Any) -> None:
+        super().__init__(encoder, spec, **options)
+        o = self.options
         cfg = require_token_encoder(encoder, "macdiff").config
-        _check_options(mask_ratio, uncond_ratio, joint_noise_std, input_mean, input_var, cfg.in_channels)
-        self.mask_ratio = mask_ratio
-        self.motion_aware_tau = motion_aware_tau
-        self.joint_noise_std = joint_noise_std
-        self.uncond_ratio = uncond_ratio
-        self.uniformity_weight = uniformity_weight
-        self.one_person = one_person
+        channels = cfg.in_channels
+        got = f"{len(o.input_mean)}/{len(o.input_var)}"
+        fits = len(o.input_mean) == len(o.input_var) == channels
+        require_option(fits, "input_mean", f"input_mean/input_var need one value per channel ({channels}), got {got}")
+        self.mask_ratio = o.mask_ratio
+        self.motion_aware_tau = o.motion_aware_tau
+        self.joint_noise_std = o.joint_noise_std
+        self.uncond_ratio = o.uncond_ratio
+        self.uniformity_weight = o.uniformity_weight
+        self.one_person = o.one_person
         self.patch_frames = cfg.patch_frames
-        self.register_buffer("input_mean", torch.tensor(input_mean, dtype=torch.float32), persistent=False)
-        self.register_buffer("input_std", torch.tensor(input_var, dtype=torch.float32).sqrt(), persistent=False)
+        self.register_buffer("input_mean", torch.tensor(o.input_mean, dtype=torch.float32), persistent=False)
+        self.register_buffer("input_std", torch.tensor(o.input_var, dtype=torch.float32).sqrt(), persistent=False)
         try:
-            betas = make_betas(noise_schedule, diffusion_steps, **(noise_schedule_kwargs or {}))
-            self.diffusion = GaussianDiffusion(betas, variance=sampling_variance)
+            betas = make_betas(o.noise_schedule, o.diffusion_steps, **(o.noise_schedule_kwargs or {}))
+            self.diffusion = GaussianDiffusion(betas, variance=o.sampling_variance)
         except ValueError as e:
-            raise SkelrecError(f"method macdiff: {e} (method.kwargs)") from None
+            raise ConfigValueError(f"{OPTIONS_KEY}.noise_schedule_kwargs", str(e)) from None
         self.decoder = DiffusionDecoder(
             in_channels=cfg.in_channels,
             num_joints=cfg.num_joints,
             max_steps=cfg.num_frames // cfg.patch_frames,
             patch_frames=cfg.patch_frames,
             cond_dim=cfg.embed_dim,
-            dim=decoder_dim,
-            depth=decoder_depth,
-            num_heads=decoder_heads,
-            mlp_ratio=decoder_mlp_ratio,
-            time_dim=time_embed_dim,
-            layer_drop_prob=layer_uncond_ratio,
+            dim=o.decoder_dim,
+            depth=o.decoder_depth,
+            num_heads=o.decoder_heads,
+            mlp_ratio=o.decoder_mlp_ratio,
+            time_dim=o.time_embed_dim,
+            layer_drop_prob=o.layer_uncond_ratio,
         )
 
     # -- coordinates ------------------------------------------------------------------------------------------------
@@ -474,31 +512,6 @@ class MacDiff(Method):
         load_state_strict(self, full, source)
 
 
-def _check_options(
-    mask_ratio: float,
-    uncond_ratio: float,
-    joint_noise_std: float,
-    input_mean: Sequence[float],
-    input_var: Sequence[float],
-    channels: int,
-) -> None:
-    problems = []
-    if not 0 <= mask_ratio < 1:
-        problems.append(f"mask_ratio={mask_ratio} must be in [0, 1)")
-    if not 0 <= uncond_ratio <= 1:
-        problems.append(f"uncond_ratio={uncond_ratio} must be in [0, 1]")
-    if joint_noise_std < 0:
-        problems.append(f"joint_noise_std={joint_noise_std} must be >= 0")
-    if len(input_mean) != channels or len(input_var) != channels:
-        problems.append(
-            f"input_mean/input_var need one value per channel ({channels}), got {len(input_mean)}/{len(input_var)}"
-        )
-    elif not all(v > 0 and math.isfinite(v) for v in input_var):
-        problems.append(f"input_var={list(input_var)} must be positive")
-    if problems:
-        raise SkelrecError(f"method macdiff (method.kwargs): {'; '.join(problems)}")
-
-
 # ------------------------------------------------------------------------------------------------------------------
 # Diffusion data augmentation and loading from a checkpoint.
 # ------------------------------------------------------------------------------------------------------------------
@@ -591,7 +604,7 @@ def load_macdiff(folder: str | Path, device: str | torch.device = "cpu") -> MacD
     spec = InputSpec(layout=layout, frames=cfg["clip_length"], persons=cfg["num_persons"], channels=encoder.in_channels)
     try:
         method = MacDiff(encoder, spec, **section.get("kwargs", {}))
-    except TypeError as e:
+    except SkelrecError as e:
         raise SkelrecError(f"{folder}: its method.kwargs do not fit this skelrec's MacDiff ({e})") from None
     method.load_export_state(state, source=str(folder))
     return method.to(device).eval()

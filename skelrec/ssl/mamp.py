@@ -15,6 +15,8 @@ Paper config: ratio 0.9, tau 0.80 (NTU-60, PKU) / 0.75 (NTU-120), decoder 256 wi
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -22,21 +24,19 @@ from torch import Tensor, nn
 
 from skelrec.models.base import fold_persons
 from skelrec.models.transformer import gather_tokens
-from skelrec.ssl.base import InputSpec, Method, register_method
+from skelrec.ssl.base import InputSpec, Method, MethodOptions, check_mask_ratio, register_method, require_option
 from skelrec.ssl.decoder import MaskedDecoder, require_token_encoder
-from skelrec.ssl.masking import MaskIndices, mamp_masking, num_masked
+from skelrec.ssl.masking import MaskIndices, mamp_masking
 from skelrec.ssl.targets import frame_motion, normalize_per_patch, patchify
 
-__all__ = ["MAMP"]
+__all__ = ["MAMP", "MAMPOptions"]
 
 
-@register_method("mamp")
-class MAMP(Method):
-    """Masked motion prediction around a :class:`~skelrec.models.transformer.SkeletonTransformer`.
+@dataclass(frozen=True)
+class MAMPOptions(MethodOptions):
+    """MAMP's ``method.kwargs``.
 
-    Args:
-        encoder: the skeleton transformer.
-        spec: the input the run is built for.
+    Attributes:
         mask_ratio: fraction of tokens masked.
         motion_aware_tau: temperature of the motion-aware masking; ``<= 0`` = random masking.
         motion_stride: ``s`` of the motion target ``x_{t+s} - x_t``.
@@ -44,31 +44,42 @@ class MAMP(Method):
         decoder_dim, decoder_depth, decoder_heads: the MAE decoder.
     """
 
-    def __init__(
-        self,
-        encoder: nn.Module,
-        spec: InputSpec,
-        *,
-        mask_ratio: float = 0.9,
-        motion_aware_tau: float = 0.8,
-        motion_stride: int = 1,
-        norm_target: bool = True,
-        decoder_dim: int = 256,
-        decoder_depth: int = 3,
-        decoder_heads: int = 8,
-    ) -> None:
-        super().__init__(encoder, spec)
+    mask_ratio: float = 0.9
+    motion_aware_tau: float = 0.8
+    motion_stride: int = 1
+    norm_target: bool = True
+    decoder_dim: int = 256
+    decoder_depth: int = 3
+    decoder_heads: int = 8
+
+    def check(self) -> None:
+        check_mask_ratio(self.mask_ratio)
+        require_option(self.motion_stride >= 1, "motion_stride", f"must be >= 1, got {self.motion_stride}")
+
+
+@register_method("mamp")
+class MAMP(Method):
+    """Masked motion prediction around a :class:`~skelrec.models.transformer.SkeletonTransformer`.
+
+    Options: :class:`MAMPOptions`. Encoder: the skeleton transformer.
+    """
+
+    Options = MAMPOptions
+    options: MAMPOptions
+
+    def __init__(self, encoder: nn.Module, spec: InputSpec, **options: Any) -> None:
+        super().__init__(encoder, spec, **options)
+        o = self.options
         transformer = require_token_encoder(encoder, "mamp")
-        num_masked(1, mask_ratio)  # validates the ratio
-        self.mask_ratio, self.motion_aware_tau = mask_ratio, motion_aware_tau
-        self.motion_stride, self.norm_target = motion_stride, norm_target
+        self.mask_ratio, self.motion_aware_tau = o.mask_ratio, o.motion_aware_tau
+        self.motion_stride, self.norm_target = o.motion_stride, o.norm_target
         self.patch_frames = transformer.config.patch_frames
         self.decoder = MaskedDecoder.for_encoder(
             transformer,
             self.patch_frames * transformer.in_channels,
-            dim=decoder_dim,
-            depth=decoder_depth,
-            num_heads=decoder_heads,
+            dim=o.decoder_dim,
+            depth=o.decoder_depth,
+            num_heads=o.decoder_heads,
         )
 
     def sample_mask(self, patches: Tensor, generator: torch.Generator | None = None) -> MaskIndices:

@@ -31,6 +31,7 @@ Differences from MoCo's reference code, on purpose:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -38,12 +39,13 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from skelrec.config import ConfigValueError
 from skelrec.errors import SkelrecError
 from skelrec.ssl.augment import ContrastiveViews
-from skelrec.ssl.base import InputSpec, Method, register_method
+from skelrec.ssl.base import OPTIONS_KEY, InputSpec, Method, MethodOptions, register_method, require_option
 from skelrec.ssl.ema import EMATeacher
 
-__all__ = ["KeyQueue", "MoCoV2", "ProjectionHead", "concat_all_gather", "info_nce"]
+__all__ = ["KeyQueue", "MoCoOptions", "MoCoV2", "ProjectionHead", "concat_all_gather", "info_nce"]
 
 
 def _world_size() -> int:
@@ -144,13 +146,11 @@ class ProjectionHead(nn.Module):
         return self.net(x)
 
 
-@register_method("moco")
-class MoCoV2(Method):
-    """MoCo v2 on skeleton clips (see the module docstring); the baseline HaLP starts from.
+@dataclass(frozen=True)
+class MoCoOptions(MethodOptions):
+    """MoCo v2's ``method.kwargs``.
 
-    Args:
-        encoder: a registry encoder; its pooled feature ``(N, D)`` is projected.
-        spec: the input the run is built for.
+    Attributes:
         queue_size: negatives ``K`` (HaLP: 16,384).
         momentum: key-network momentum ``m`` (0.999).
         temperature: InfoNCE temperature ``T`` (0.07).
@@ -161,36 +161,48 @@ class MoCoV2(Method):
             number of GPUs, 8; 2 here, measured on the CPU config); 1 or less computes the keys in eval mode.
     """
 
-    def __init__(
-        self,
-        encoder: nn.Module,
-        spec: InputSpec,
-        *,
-        queue_size: int = 16384,
-        momentum: float = 0.999,
-        temperature: float = 0.07,
-        proj_dim: int = 128,
-        mlp: bool = True,
-        augment: Mapping[str, Any] | None = None,
-        shuffle_bn_groups: int = 2,
-    ) -> None:
-        super().__init__(encoder, spec)
-        if not 0.0 <= momentum <= 1.0 or temperature <= 0:
-            raise SkelrecError(
-                f"MoCo needs 0 <= momentum <= 1 and temperature > 0, got momentum={momentum}, "
-                f"temperature={temperature}; fix method.kwargs"
-            )
-        self.temperature = temperature
-        self.views = ContrastiveViews.from_options(spec, augment or {})
-        self.projector = ProjectionHead(encoder.embed_dim, proj_dim, mlp=mlp)
-        self.key_encoder = EMATeacher(encoder, decay=momentum, end_decay=momentum)
-        self.key_projector = EMATeacher(self.projector, decay=momentum, end_decay=momentum)
-        self.queue = KeyQueue(queue_size, proj_dim)
+    queue_size: int = 16384
+    momentum: float = 0.999
+    temperature: float = 0.07
+    proj_dim: int = 128
+    mlp: bool = True
+    augment: dict[str, Any] | None = None
+    shuffle_bn_groups: int = 2
+
+    def check(self) -> None:
+        require_option(self.queue_size >= 1, "queue_size", f"must be >= 1, got {self.queue_size}")
+        require_option(0 <= self.momentum <= 1, "momentum", f"must be in [0, 1], got {self.momentum}")
+        require_option(self.temperature > 0, "temperature", f"must be > 0, got {self.temperature}")
+        require_option(self.proj_dim >= 1, "proj_dim", f"must be >= 1, got {self.proj_dim}")
+
+
+@register_method("moco")
+class MoCoV2(Method):
+    """MoCo v2 on skeleton clips (see the module docstring); the baseline HaLP starts from.
+
+    Options: :class:`MoCoOptions`. Encoder: a registry encoder; its pooled feature ``(N, D)`` is projected.
+    """
+
+    Options = MoCoOptions
+    options: MoCoOptions
+
+    def __init__(self, encoder: nn.Module, spec: InputSpec, **options: Any) -> None:
+        super().__init__(encoder, spec, **options)
+        o = self.options
+        self.temperature = o.temperature
+        try:
+            self.views = ContrastiveViews.from_options(spec, o.augment or {})
+        except SkelrecError as err:
+            raise ConfigValueError(f"{OPTIONS_KEY}.augment", str(err)) from None
+        self.projector = ProjectionHead(encoder.embed_dim, o.proj_dim, mlp=o.mlp)
+        self.key_encoder = EMATeacher(encoder, decay=o.momentum, end_decay=o.momentum)
+        self.key_projector = EMATeacher(self.projector, decay=o.momentum, end_decay=o.momentum)
+        self.queue = KeyQueue(o.queue_size, o.proj_dim)
         self._new_keys: Tensor | None = None
         has_bn = any(
             isinstance(m, nn.modules.batchnorm._BatchNorm) for m in [*encoder.modules(), *self.projector.modules()]
         )
-        self.shuffle_bn_groups = shuffle_bn_groups if has_bn else 1
+        self.shuffle_bn_groups = o.shuffle_bn_groups if has_bn else 1
 
     @torch.no_grad()
     def keys(self, x: Tensor, mask: Tensor) -> Tensor:

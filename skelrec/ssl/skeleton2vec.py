@@ -20,34 +20,41 @@ teacher, so :meth:`Skeleton2vec.pretrained_encoder` returns the teacher.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from skelrec.errors import SkelrecError
 from skelrec.models.base import fold_persons
 from skelrec.models.transformer import gather_tokens
-from skelrec.ssl.base import InputSpec, Method, register_method
+from skelrec.ssl.base import (
+    InputSpec,
+    Method,
+    MethodOptions,
+    check_mask_ratio,
+    register_method,
+    require_option,
+    require_registered,
+)
 from skelrec.ssl.decoder import MaskedDecoder, require_token_encoder
-from skelrec.ssl.ema import EMATeacher
-from skelrec.ssl.masking import MaskIndices, motion_aware_tube_masking, num_masked
+from skelrec.ssl.ema import DECAY_SCHEDULES, EMATeacher
+from skelrec.ssl.masking import MaskIndices, motion_aware_tube_masking
 from skelrec.ssl.targets import LAYER_NORMS, average_top_layers, token_motion
 
-__all__ = ["Skeleton2vec"]
+__all__ = ["Skeleton2vec", "Skeleton2vecOptions"]
 
 
-@register_method("skeleton2vec")
-class Skeleton2vec(Method):
-    """Regress an EMA teacher's averaged top-layer features at masked tokens.
+@dataclass(frozen=True)
+class Skeleton2vecOptions(MethodOptions):
+    """Skeleton2vec's ``method.kwargs``.
 
-    Args:
-        encoder: the skeleton transformer (paper: ``patch_frames=3, num_frames=90, layer_scale_init=1e-4``).
-        spec: the input the run is built for.
+    Attributes:
         mask_ratio: fraction of the joints masked at each token step.
         tube_len: token steps sharing one joint mask.
         s_tau: weight of the motion bias of the joint choice.
-        top_k_layers: teacher blocks averaged into the target.
+        top_k_layers: teacher blocks averaged into the target (at most the encoder depth).
         target_layer_norm: per-layer target normalisation (:data:`skelrec.ssl.targets.LAYER_NORMS` name).
         normalize_targets: layer-normalise the averaged target.
         decoder_dim, decoder_depth, decoder_heads, decoder_layer_scale: the MAE decoder.
@@ -57,54 +64,65 @@ class Skeleton2vec(Method):
         export_teacher: export the EMA teacher (as the authors evaluate) instead of the student.
     """
 
-    def __init__(
-        self,
-        encoder: nn.Module,
-        spec: InputSpec,
-        *,
-        mask_ratio: float = 0.9,
-        tube_len: int = 5,
-        s_tau: float = 0.1,
-        top_k_layers: int = 8,
-        target_layer_norm: str = "instance_norm",
-        normalize_targets: bool = True,
-        decoder_dim: int = 256,
-        decoder_depth: int = 3,
-        decoder_heads: int = 8,
-        decoder_layer_scale: float | None = 1e-4,
-        ema_decay: float = 0.9999,
-        ema_end_decay: float = 1.0,
-        ema_anneal_steps: int = 251_200,
-        ema_schedule: str = "linear",
-        export_teacher: bool = True,
-    ) -> None:
-        super().__init__(encoder, spec)
+    mask_ratio: float = 0.9
+    tube_len: int = 5
+    s_tau: float = 0.1
+    top_k_layers: int = 8
+    target_layer_norm: str = "instance_norm"
+    normalize_targets: bool = True
+    decoder_dim: int = 256
+    decoder_depth: int = 3
+    decoder_heads: int = 8
+    decoder_layer_scale: float | None = 1e-4
+    ema_decay: float = 0.9999
+    ema_end_decay: float = 1.0
+    ema_anneal_steps: int = 251_200
+    ema_schedule: str = "linear"
+    export_teacher: bool = True
+
+    def check(self) -> None:
+        check_mask_ratio(self.mask_ratio)
+        require_option(self.tube_len >= 1, "tube_len", f"must be >= 1, got {self.tube_len}")
+        require_option(self.top_k_layers >= 1, "top_k_layers", f"must be >= 1, got {self.top_k_layers}")
+        require_registered(LAYER_NORMS, self.target_layer_norm, "target_layer_norm")
+        require_registered(DECAY_SCHEDULES, self.ema_schedule, "ema_schedule")
+        for key in ("ema_decay", "ema_end_decay"):
+            value = getattr(self, key)
+            require_option(0 <= value <= 1, key, f"must be in [0, 1], got {value}")
+
+
+@register_method("skeleton2vec")
+class Skeleton2vec(Method):
+    """Regress an EMA teacher's averaged top-layer features at masked tokens.
+
+    Options: :class:`Skeleton2vecOptions`. Encoder: the skeleton transformer (paper: ``patch_frames=3,
+    num_frames=90, layer_scale_init=1e-4``).
+    """
+
+    Options = Skeleton2vecOptions
+    options: Skeleton2vecOptions
+
+    def __init__(self, encoder: nn.Module, spec: InputSpec, **options: Any) -> None:
+        super().__init__(encoder, spec, **options)
+        o = self.options
         transformer = require_token_encoder(encoder, "skeleton2vec")
-        num_masked(1, mask_ratio)  # validates the ratio
-        self.mask_ratio, self.tube_len, self.s_tau = mask_ratio, tube_len, s_tau
-        self.top_k_layers, self.target_layer_norm = top_k_layers, target_layer_norm
-        self.normalize_targets, self.export_teacher = normalize_targets, export_teacher
+        depth = transformer.config.depth
+        top_k = o.top_k_layers
+        require_option(top_k <= depth, "top_k_layers", f"must be <= the encoder depth {depth}, got {top_k}")
+        self.mask_ratio, self.tube_len, self.s_tau = o.mask_ratio, o.tube_len, o.s_tau
+        self.top_k_layers, self.target_layer_norm = o.top_k_layers, o.target_layer_norm
+        self.normalize_targets, self.export_teacher = o.normalize_targets, o.export_teacher
         self.patch_frames = transformer.config.patch_frames
         self.decoder = MaskedDecoder.for_encoder(
             transformer,
             transformer.embed_dim,
-            dim=decoder_dim,
-            depth=decoder_depth,
-            num_heads=decoder_heads,
-            layer_scale_init=decoder_layer_scale,
+            dim=o.decoder_dim,
+            depth=o.decoder_depth,
+            num_heads=o.decoder_heads,
+            layer_scale_init=o.decoder_layer_scale,
         )
-        self.teacher = EMATeacher(
-            encoder, decay=ema_decay, end_decay=ema_end_decay, anneal_steps=ema_anneal_steps, schedule=ema_schedule
-        )
-        if not 1 <= top_k_layers <= transformer.config.depth:
-            raise SkelrecError(
-                f"skeleton2vec: top_k_layers={top_k_layers} must be between 1 and the encoder depth "
-                f"{transformer.config.depth}; set method.kwargs.top_k_layers"
-            )
-        if target_layer_norm not in LAYER_NORMS:
-            raise SkelrecError(
-                f"skeleton2vec: unknown target_layer_norm {target_layer_norm!r}; known: {', '.join(LAYER_NORMS)}"
-            )
+        decays = {"decay": o.ema_decay, "end_decay": o.ema_end_decay}
+        self.teacher = EMATeacher(encoder, **decays, anneal_steps=o.ema_anneal_steps, schedule=o.ema_schedule)
 
     def sample_mask(self, x: Tensor, generator: torch.Generator | None = None) -> MaskIndices:
         """Motion-aware tube mask of the token grid of ``x (B, T, V, C)``."""

@@ -23,19 +23,23 @@ the paper's STRL model (:mod:`skelrec.models.strl`, ``strl_from_gin``).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from skelrec.config import ConfigValueError
 from skelrec.errors import SkelrecError
 from skelrec.models.gin import GINLayer
 from skelrec.skeleton import Layout, get_layout
-from skelrec.ssl.base import InputSpec, Method, register_method
+from skelrec.ssl.base import OPTIONS_KEY, InputSpec, Method, MethodOptions, register_method, require_option
 
 __all__ = [
     "GINDecoderLayer",
     "SkeletonMAE",
+    "SkeletonMAEOptions",
     "body_part_mask",
     "random_body_part_mask",
     "region_matrix",
@@ -103,14 +107,11 @@ class GINDecoderLayer(GINLayer):
         self.act = nn.Identity()
 
 
-@register_method("skeletonmae")
-class SkeletonMAE(Method):
-    """Masked body-part reconstruction with a GIN encoder/decoder (see the module docstring).
+@dataclass(frozen=True)
+class SkeletonMAEOptions(MethodOptions):
+    """SkeletonMAE's ``method.kwargs``.
 
-    Args:
-        encoder: a :class:`skelrec.models.gin.GINEncoder` (anything with ``embed``, ``forward_embedded`` and
-            ``layout``) for ``spec``'s layout.
-        spec: the input the run is built for.
+    Attributes:
         mask_regions: regions masked in every frame (paper: V3 + V5 = right arm + right leg).
         random_regions: when > 0, mask this many regions drawn per person-frame instead of ``mask_regions``.
         beta: exponent of the scaled cosine error (2).
@@ -118,18 +119,32 @@ class SkeletonMAE(Method):
         decoder_depth: GIN layers of the decoder (paper: 1); the extra ones come first, with the encoder's norm.
     """
 
-    def __init__(
-        self,
-        encoder: nn.Module,
-        spec: InputSpec,
-        *,
-        mask_regions: Sequence[str] = ("right_arm", "right_leg"),
-        random_regions: int = 0,
-        beta: float = 2.0,
-        remask: bool = True,
-        decoder_depth: int = 1,
-    ) -> None:
-        super().__init__(encoder, spec)
+    mask_regions: tuple[str, ...] = ("right_arm", "right_leg")
+    random_regions: int = 0
+    beta: float = 2.0
+    remask: bool = True
+    decoder_depth: int = 1
+
+    def check(self) -> None:
+        require_option(self.random_regions >= 0, "random_regions", f"must be >= 0, got {self.random_regions}")
+        require_option(self.beta > 0, "beta", f"must be > 0, got {self.beta}")
+        require_option(self.decoder_depth >= 1, "decoder_depth", f"must be >= 1, got {self.decoder_depth}")
+
+
+@register_method("skeletonmae")
+class SkeletonMAE(Method):
+    """Masked body-part reconstruction with a GIN encoder/decoder (see the module docstring).
+
+    Options: :class:`SkeletonMAEOptions`. Encoder: a :class:`skelrec.models.gin.GINEncoder` (anything with
+    ``embed``, ``forward_embedded`` and ``layout``) for ``spec``'s layout.
+    """
+
+    Options = SkeletonMAEOptions
+    options: SkeletonMAEOptions
+
+    def __init__(self, encoder: nn.Module, spec: InputSpec, **options: Any) -> None:
+        super().__init__(encoder, spec, **options)
+        o = self.options
         if not all(hasattr(encoder, a) for a in ("embed", "forward_embedded", "layout")):
             raise SkelrecError(
                 f"skeletonmae needs the per-frame graph encoder (encoder.name: gin), got {type(encoder).__name__}"
@@ -140,23 +155,25 @@ class SkeletonMAE(Method):
                 f"skeletonmae: the GIN encoder is built for layout {layout.name}, the data is {spec.layout}; "
                 f"drop encoder.kwargs.layout (it defaults to the data's) or convert the data"
             )
-        if not 0 <= random_regions <= len(layout.regions) or beta <= 0 or decoder_depth < 1:
-            raise SkelrecError(
-                f"skeletonmae: random_regions must be in [0, {len(layout.regions)}], beta > 0 and decoder_depth >= 1, "
-                f"got random_regions={random_regions}, beta={beta}, decoder_depth={decoder_depth}"
-            )
-        self.beta, self.remask, self.random_regions = beta, remask, random_regions
+        regions = len(layout.regions)
+        fits = o.random_regions <= regions
+        require_option(fits, "random_regions", f"must be in [0, {regions}] ({layout.name}), got {o.random_regions}")
+        self.beta, self.remask, self.random_regions = o.beta, o.remask, o.random_regions
         dim = encoder.embed_dim
-        self.register_buffer("fixed_mask", body_part_mask(layout, list(mask_regions)), persistent=False)  # (V,)
+        try:
+            fixed_mask = body_part_mask(layout, list(o.mask_regions))  # (V,)
+        except SkelrecError as err:
+            raise ConfigValueError(f"{OPTIONS_KEY}.mask_regions", str(err)) from None
+        self.register_buffer("fixed_mask", fixed_mask, persistent=False)
         self.register_buffer("regions", region_matrix(layout), persistent=False)  # (R, V)
-        if random_regions == 0 and not bool(self.fixed_mask.any()):
-            raise SkelrecError(f"skeletonmae: mask_regions={list(mask_regions)} holds no joint of {layout.name}")
+        some = o.random_regions > 0 or bool(self.fixed_mask.any())
+        require_option(some, "mask_regions", f"{list(o.mask_regions)} holds no joint of {layout.name}")
         self.mask_token = nn.Parameter(torch.zeros(dim))
         nn.init.normal_(self.mask_token, std=0.02)
         self.encoder_to_decoder = nn.Linear(dim, dim, bias=False)
         adjacency = torch.from_numpy(layout.adjacency)
         norm = getattr(getattr(encoder, "config", None), "norm", "layer")
-        self.decoder_hidden = nn.ModuleList(GINLayer(adjacency, dim, norm=norm) for _ in range(decoder_depth - 1))
+        self.decoder_hidden = nn.ModuleList(GINLayer(adjacency, dim, norm=norm) for _ in range(o.decoder_depth - 1))
         self.decoder = GINDecoderLayer(adjacency, dim, spec.channels)
 
     def joint_mask(self, shape: Sequence[int]) -> Tensor:

@@ -44,7 +44,7 @@ from skelrec.models import (
     strl_from_gin,
 )
 from skelrec.models.pooling import pooled_width
-from skelrec.ssl.base import InputSpec, Method, register_method, weight_decay_groups
+from skelrec.ssl.base import InputSpec, Method, MethodOptions, register_method, require_option, weight_decay_groups
 
 if TYPE_CHECKING:
     from skelrec.config import OptimConfig
@@ -57,6 +57,7 @@ __all__ = [
     "HeadChoice",
     "LayerStack",
     "Supervised",
+    "SupervisedOptions",
     "build_finetune_head",
     "downstream_encoder",
     "layer_decay_groups",
@@ -180,11 +181,11 @@ def build_finetune_head(
         defaults = dict(choice.kwargs)
     else:
         defaults = {}
-    known = {f.name for f in fields(HEADS.config_class(name))}
+    known = {f.name for f in fields(HEADS[name].config_class)}
     values = defaults | dict(kwargs or {})
     in_dim = pooled_width(encoder, values["pooling"]) if "pooling" in values else encoder.embed_dim
     from_encoder = {"in_dim": in_dim, "num_joints": encoder.feature_joints, "num_classes": num_classes}
-    return HEADS.build(name, **({k: v for k, v in from_encoder.items() if k in known} | values))
+    return HEADS[name].build(**({k: v for k, v in from_encoder.items() if k in known} | values))
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -242,52 +243,60 @@ def load_pretrained_encoder(encoder: nn.Module, folder: str | Path) -> None:
 # ------------------------------------------------------------------------------------------------------------------
 
 
-@register_method("supervised")
-class Supervised(Method):
-    """Classification with a label-smoothed cross-entropy: fine-tuning (``pretrained`` set) or from scratch.
+@dataclass(frozen=True)
+class SupervisedOptions(MethodOptions):
+    """Supervised training's ``method.kwargs``.
 
-    Args:
-        encoder: the encoder (built from the pretrained checkpoint's config when ``pretrained`` is set).
-        spec: the input.
-        num_classes: classes of the dataset.
+    Attributes:
+        num_classes: classes of the dataset (required).
         pretrained: checkpoint folder whose encoder weights initialise ``encoder``; ``None`` keeps its random init.
         head: registered head name; ``None`` picks the encoder's :data:`FINETUNE_HEADS` choice.
         head_kwargs: config fields of the head (e.g. ``{"dropout": 0.3}``).
         label_smoothing: ``eps`` of the smoothed target ``(1 - eps) * onehot + eps / K`` (MAMP: 0.1).
         layer_decay: layer-wise learning-rate decay (MAMP fine-tuning: 0.8; from scratch: 1.0).
+    """
+
+    num_classes: int
+    pretrained: str | None = None
+    head: str | None = None
+    head_kwargs: dict[str, Any] | None = None
+    label_smoothing: float = 0.1
+    layer_decay: float = 1.0
+
+    def check(self) -> None:
+        require_option(self.num_classes >= 1, "num_classes", f"must be >= 1, got {self.num_classes}")
+        smoothing = self.label_smoothing
+        require_option(0 <= smoothing < 1, "label_smoothing", f"must be in [0, 1), got {smoothing}")
+        require_option(0 < self.layer_decay <= 1, "layer_decay", f"must be in (0, 1], got {self.layer_decay}")
+
+
+@register_method("supervised")
+class Supervised(Method):
+    """Classification with a label-smoothed cross-entropy: fine-tuning (``pretrained`` set) or from scratch.
+
+    Options: :class:`SupervisedOptions`. Encoder: built from the pretrained checkpoint's config when ``pretrained``
+    is set.
 
     Samples labelled ``-1`` (unlabelled) are ignored by the loss. Logs: ``acc`` (top-1 of the batch, in [0, 1]).
     """
 
-    def __init__(
-        self,
-        encoder: nn.Module,
-        spec: InputSpec,
-        *,
-        num_classes: int,
-        pretrained: str | None = None,
-        head: str | None = None,
-        head_kwargs: dict[str, Any] | None = None,
-        label_smoothing: float = 0.1,
-        layer_decay: float = 1.0,
-    ) -> None:
-        super().__init__(encoder, spec)
-        if num_classes < 1:
-            raise SkelrecError(f"method.kwargs.num_classes must be >= 1, got {num_classes}")
-        if not 0.0 <= label_smoothing < 1.0:
-            raise SkelrecError(f"method.kwargs.label_smoothing must be in [0, 1), got {label_smoothing}")
-        if not 0.0 < layer_decay <= 1.0:
-            raise SkelrecError(f"method.kwargs.layer_decay must be in (0, 1], got {layer_decay}")
-        self.head = build_finetune_head(encoder, num_classes, head, head_kwargs)
+    Options = SupervisedOptions
+    options: SupervisedOptions
+
+    def __init__(self, encoder: nn.Module, spec: InputSpec, **options: Any) -> None:
+        super().__init__(encoder, spec, **options)
+        o = self.options
+        head = o.head
+        self.head = build_finetune_head(encoder, o.num_classes, head, o.head_kwargs)
         if not any(p.requires_grad for p in self.head.parameters()):
             raise SkelrecError(
                 f"head {head!r} has no trainable weights (it is built from labelled examples by `skelrec teach`), so "
                 f"supervised training cannot fit it; use a trainable head such as {DEFAULT_HEAD.names[0]!r}"
             )
-        if pretrained is not None:
-            load_pretrained_encoder(encoder, pretrained)
-        self.label_smoothing = label_smoothing
-        self.layer_decay = layer_decay
+        if o.pretrained is not None:
+            load_pretrained_encoder(encoder, o.pretrained)
+        self.label_smoothing = o.label_smoothing
+        self.layer_decay = o.layer_decay
 
     @property
     def classifier(self) -> Classifier:

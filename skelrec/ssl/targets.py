@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from skelrec.errors import SkelrecError
+from skelrec.registry import Registry
 
 __all__ = [
     "LAYER_NORMS",
@@ -106,10 +107,9 @@ def layer_norm_channels(h: Tensor, eps: float = 1e-5) -> Tensor:
     return F.layer_norm(h, h.shape[-1:], eps=eps)
 
 
-LAYER_NORMS: dict[str, Callable[[Tensor], Tensor]] = {
-    "instance_norm": instance_norm_tokens,
-    "layer_norm": layer_norm_channels,
-}
+LAYER_NORMS: Registry[Callable[[Tensor], Tensor]] = Registry(
+    "target_layer_norm", {"instance_norm": instance_norm_tokens, "layer_norm": layer_norm_channels}
+)
 """Per-layer target normalisations of data2vec by name (Skeleton2vec's paper config: ``instance_norm``)."""
 
 
@@ -128,9 +128,7 @@ def average_top_layers(
     """
     if not 1 <= k <= len(layers):
         raise SkelrecError(f"top_k_layers={k} must be between 1 and the encoder's {len(layers)} blocks")
-    unknown = {per_layer, final} - set(LAYER_NORMS) - {None}
-    if unknown:
-        raise SkelrecError(f"unknown target norm {', '.join(map(str, unknown))}; known: {', '.join(LAYER_NORMS)}")
     norm = LAYER_NORMS[per_layer]
+    final_norm = LAYER_NORMS[final] if final is not None else None
     y = torch.stack([norm(h.float()) for h in layers[-k:]]).mean(dim=0)
-    return LAYER_NORMS[final](y) if final is not None else y
+    return final_norm(y) if final_norm is not None else y

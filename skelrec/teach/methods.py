@@ -33,6 +33,7 @@ from skelrec.evaluate.finetune import FinetuneSettings, train_config
 from skelrec.evaluate.linear import LinearSettings, fit_linear_probe
 from skelrec.evaluate.semi import GeneratedClips
 from skelrec.models import Classifier, Head, KnnHead, KnnHeadConfig, PrototypeHead, PrototypeHeadConfig
+from skelrec.registry import Registry
 from skelrec.teach.augment import data_config
 from skelrec.teach.base import DEFAULT_POOLING, TeachBase
 from skelrec.teach.clips import ClipSet
@@ -99,21 +100,17 @@ class TeachMethod(ABC):
         """The classifier to save from a model of :meth:`fit`."""
 
 
-TEACH_METHODS: dict[str, type[TeachMethod]] = {}
+TEACH_METHODS: Registry[type[TeachMethod]] = Registry("teach method")
 
 
 def register_teach_method(cls: type[TeachMethod]) -> type[TeachMethod]:
     """Class decorator: make a method available as ``skelrec teach --method <cls.name>``."""
-    TEACH_METHODS[cls.name] = cls
-    return cls
+    return TEACH_METHODS.add(cls.name, cls)
 
 
 def build_teach_method(name: str, **options: Any) -> TeachMethod:
     """The method ``name`` with hyper-parameters ``options`` (unknown ones are named in the error)."""
-    try:
-        cls = TEACH_METHODS[name]
-    except KeyError:
-        raise SkelrecError(f"unknown teach method {name!r}; choose one of: {', '.join(TEACH_METHODS)}") from None
+    cls = TEACH_METHODS[name]
     known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(options) - known)
     if unknown:

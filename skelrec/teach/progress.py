@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import TaskID
+
+from skelrec.progress import make_progress
 
 __all__ = ["RichTeachProgress"]
 
@@ -22,14 +24,7 @@ class RichTeachProgress:
     ``progress``."""
 
     def __init__(self, console: Console | None = None) -> None:
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console or Console(stderr=True),
-            transient=True,
-        )
+        self.progress = make_progress(remaining=False, transient=True, console=console)
         self.task: TaskID | None = None
 
     def __enter__(self) -> RichTeachProgress:

@@ -85,8 +85,7 @@ class TeachSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.method not in TEACH_METHODS:
-            raise SkelrecError(f"unknown teach method {self.method!r}; choose one of: {', '.join(TEACH_METHODS)}")
+        TEACH_METHODS.check(self.method)
         if self.pooling is not None:
             check_pooling(self.pooling)
             if not TEACH_METHODS[self.method].needs_embeddings:

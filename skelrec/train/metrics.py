@@ -11,7 +11,9 @@ from types import TracebackType
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import Progress
+
+from skelrec.progress import make_progress
 
 __all__ = ["METRICS_FILE", "MetricsLog", "Window"]
 
@@ -88,16 +90,8 @@ class MetricsLog:
 
             self.writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=start_step)
         if progress and self.console.is_terminal:
-            self.progress = Progress(
-                TextColumn("[bold]train"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("loss {task.fields[loss]}"),
-                TextColumn("{task.fields[speed]} samples/s"),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                console=self.console,
-            )
+            columns = ("loss {task.fields[loss]}", "{task.fields[speed]} samples/s")
+            self.progress = make_progress(*columns, description="[bold]train", console=self.console)
             self.task = self.progress.add_task("train", total=total_steps, completed=start_step, loss="-", speed="-")
 
     def _truncate(self, start_step: int) -> None:

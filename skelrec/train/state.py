@@ -10,7 +10,6 @@ The exported encoder (what users load) is a separate, safetensors checkpoint (:m
 
 from __future__ import annotations
 
-import os
 import random
 import re
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 
 from skelrec.errors import SkelrecError
+from skelrec.files import atomic_write_stream
 
 __all__ = [
     "CHECKPOINT_DIR",
@@ -106,23 +106,7 @@ def prune_checkpoints(run_dir: str | Path, keep: int) -> None:
 
 def save_training_state(path: str | Path, state: dict[str, Any]) -> Path:
     """Write ``state`` atomically (temporary file, fsync, rename, fsync of the folder)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save({"format": STATE_FORMAT, **state}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-    return path
+    return atomic_write_stream(path, lambda f: torch.save({"format": STATE_FORMAT, **state}, f), sync_folder=True)
 
 
 def load_training_state(path: str | Path) -> dict[str, Any]:
