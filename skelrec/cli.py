@@ -21,9 +21,9 @@ if TYPE_CHECKING:
 def _flag(*names: str, help: str) -> Any:
     """A boolean option that takes no value (``--name``, or ``--name/--no-name``).
 
-    typer >= 0.2x prints every option's type in the help, ``<bool>`` included, which reads as if the flag took a
-    value (``--overlay yes`` then labels a video named ``yes``); an empty metavar removes it, and older typer
-    versions (which print nothing for flags) are unaffected.
+    typer 0.29 prints every option's type in the help, ``<bool>`` included, which reads as if the flag took a value
+    (``--overlay yes`` then labels a video named ``yes``). pyproject.toml pins typer below 0.29, where its own
+    ``--help`` row is clean too; the empty metavar keeps skelrec's flags clean whatever typer is installed.
     """
     return typer.Option(*names, help=help, metavar="")
 

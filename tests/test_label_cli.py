@@ -204,7 +204,7 @@ def test_help_shows_boolean_options_as_flags():
     proc = run_label("--help")
     assert proc.returncode == 0, proc.stderr
     text = " ".join(proc.stdout.split())
-    for flag in ("--overlay", "--mirrored", "--force"):
+    for flag in ("--overlay", "--mirrored", "--force", "--help"):
         row = next(line for line in proc.stdout.splitlines() if flag in line)
         assert "bool" not in row.lower() and "<" not in row, row  # no value after a flag
     assert ("--window" in text and "<float>" in text) or "FLOAT" in text  # options that take a value still say so
