@@ -77,6 +77,7 @@ def label(client: Client, video: Path | None, **settings: object) -> tuple:
     return client.predict(handle_file(str(video)) if video else None, **settings, api_name="/label")
 
 
+@pytest.mark.slow
 def test_label_round_trip(client: Client, video: Path, model: Path):
     overlay, top, lines, bars, table, files, summary = label(
         client, video, text=str(model), device="cpu", window_stride=0.25, smoothing="none", min_confidence=0.0,
@@ -123,6 +124,7 @@ def test_label_round_trip(client: Client, video: Path, model: Path):
     assert re.match(r"Labelled 60 frames \(2\.0 s\) on cpu in [\d.]+ s: a person is in view in \d+ of them", summary)
 
 
+@pytest.mark.slow
 def test_model_info_and_missing_models(client: Client, model: Path, tmp_path: Path):
     info, card = client.predict(str(model), "cpu", api_name="/model")
     assert "<b>3 labels</b></summary>\n\nwave, clap, jump" in info and "layout `ntu25`" in info
@@ -152,6 +154,7 @@ def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
         yield server
 
 
+@pytest.mark.slow
 def test_a_hub_model_is_downloaded_shown_and_used(client: Client, hub: FakeHub, video: Path, tmp_path: Path):
     sha = hub.add_repo("org/random", random_classifier(tmp_path / "random", repo_id="org/random"))
     info, card = client.predict("org/random", "cpu", api_name="/model")
@@ -178,6 +181,7 @@ def test_an_unreachable_hub_gets_a_message_for_visitors(
     assert "HF_HUB_OFFLINE" in caplog.text  # the operator's advice, in the server log
 
 
+@pytest.mark.slow
 def test_whole_clip_agrees_with_the_segments(client: Client, video: Path, model: Path):
     """The headline follows the segments' rule: no window confident enough -> "no action", as its only segment."""
     for min_confidence, state in ((1.0, "uncertain"), (0.0, "action")):
@@ -231,6 +235,7 @@ BAD_INPUTS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
 def test_bad_inputs_get_clear_errors(client: Client, video: Path, case: str):
     make, settings, message = BAD_INPUTS[case]
@@ -255,6 +260,7 @@ def _rss_mb() -> float:
     return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="RSS is read from /proc (Linux)")
 def test_simultaneous_requests_complete_with_bounded_memory(client: Client, model: Path, tmp_path: Path):
     """Rounds of 4 simultaneous requests (distinct videos: no cached poses): all complete, and after a first round
@@ -316,6 +322,7 @@ def build(client: Client, base: Path, **settings: object) -> tuple:
     return client.predict(str(base), **(options | settings), api_name="/teach_build")
 
 
+@pytest.mark.slow
 def test_teach_round_trip(url: str, app_dir: Path, model: Path, teach_clips: dict[str, list[Path]], tmp_path: Path):
     client = Client(url, verbose=False)  # a session of its own
     wave, bow = teach_clips["wave"], teach_clips["bow"]
@@ -377,6 +384,7 @@ TEACH_ERRORS = {  # the clips added (action name, clips), the build settings (No
 }  # fmt: skip
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(TEACH_ERRORS))
 def test_teach_errors_are_shown(url: str, model: Path, teach_clips: dict[str, list[Path]], case: str):
     adds, settings, message = TEACH_ERRORS[case]
@@ -390,6 +398,7 @@ def test_teach_errors_are_shown(url: str, model: Path, teach_clips: dict[str, li
     assert "/tmp" not in str(err.value) and "\n" not in str(err.value)
 
 
+@pytest.mark.slow
 def test_teach_session_folders(model: Path, teach_clips: dict[str, list[Path]], tmp_path: Path):
     """Clip numbers continue after earlier clips; a new session deletes old ones; the zip holds only the checkpoint."""
     session = TeachSession(tmp_path)

@@ -30,6 +30,8 @@ from skelrec.video import open_video
 from skelrec_app.example import render_example_clip
 from skelrec_app.service import WEBCAM_RECORDING_MIRRORED
 
+pytestmark = pytest.mark.slow  # a real Chromium per module: seconds per test
+
 sync_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 if not Path(CHROMIUM).exists():

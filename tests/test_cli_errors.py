@@ -216,6 +216,7 @@ def test_bad_input_gives_one_line_error(case, tmp_path):
     assert_one_line_error(run_skelrec(*argv), *parts)
 
 
+@pytest.mark.slow
 def test_synthetic_files_are_valid_before_they_are_broken(tmp_path):
     """The generators above write files the readers accept, so each case tests the one defect it adds."""
     good = [write(tmp_path / NTU, ntu_lines()), write(tmp_path / MSR, msr_lines())]

@@ -24,7 +24,7 @@ from skelrec.pose import MediaPipePoseEstimator, PoseSequence, extract_poses
 from skelrec.pose.agreement import Agreement, compare_with_reference
 from skelrec.skeleton import Normalization
 
-pytestmark = pytest.mark.shared_data
+pytestmark = [pytest.mark.shared_data, pytest.mark.slow]  # MediaPipe over a 1080p clip
 
 VIDEO = "videos/ntu_rgbd/S001C001P001R001A001_rgb.avi"
 SKELETON = "ntu_rgbd60_S001C001P001R001/S001C001P001R001A001.skeleton"
@@ -47,6 +47,7 @@ def _compare(poses: PoseSequence, kinect: tuple[np.ndarray, ...]) -> Agreement:
     return compare_with_reference(poses, xyz, px, normalization=NORMALIZATION, reference_tracked=tracked)
 
 
+@pytest.mark.slow
 def test_same_named_joints_are_close_in_pixels(poses: PoseSequence, kinect: tuple[np.ndarray, ...]):
     assert poses.num_frames == 103 and poses.present.all()
     a = _compare(poses, kinect)

@@ -50,6 +50,7 @@ def test_class_names_match_the_official_action_list(shared_data):
     assert [r["Action"] for r in rows] == list(PKU_MMD_CLASSES)
 
 
+@pytest.mark.slow
 def test_folders_are_found_below_the_root(pku, shared_data):
     reader, _ = pku
     v1 = shared_data / "pku_mmd" / "v1"
@@ -59,6 +60,7 @@ def test_folders_are_found_below_the_root(pku, shared_data):
     assert [_video(f) for f in files] == sorted(_video(f) for f in files)  # .txt and .txt.xz merged by video
 
 
+@pytest.mark.slow
 def test_every_label_line_of_the_25_sequences_becomes_one_clip_inside_its_sequence(pku, shared_data):
     reader, samples = pku
     expected = {}
@@ -75,6 +77,7 @@ def test_every_label_line_of_the_25_sequences_becomes_one_clip_inside_its_sequen
     assert all(s.label_name == PKU_MMD_CLASSES[s.label] and s.data.shape[0] == 2 for s in samples)
 
 
+@pytest.mark.slow
 def test_clip_is_the_half_open_frame_range_of_its_label(pku, shared_data):
     _, samples = pku
     clip = next(s for s in samples if s.meta["video"] == "0036-L")
@@ -92,6 +95,7 @@ def test_clip_is_the_half_open_frame_range_of_its_label(pku, shared_data):
     [("xsub", ["0036-L", "0105-M", "0206-R"], ["0309-L", "0312-R", "0320-M"]),
      ("xview", ["0036-L", "0036-R", "0319-L"], ["0036-M", "0160-M", "0320-M"])],
 )  # fmt: skip
+@pytest.mark.slow
 def test_official_split_membership(pku, protocol, train, test):
     reader, samples = pku
     parts = reader.split(protocol, [s.meta for s in samples])
@@ -102,6 +106,7 @@ def test_official_split_membership(pku, protocol, train, test):
         assert {samples[i].meta["view"] for i in parts["test"]} == {"M"}
 
 
+@pytest.mark.slow
 def test_skeletons_are_in_skelrec_axes_with_anatomical_sides(pku):
     """x grows towards the subject's right in every clip; the right hand leads in hand waving / handshake / throw."""
     _, samples = pku
@@ -304,6 +309,7 @@ def prepared(shared_data, tmp_path_factory):
     return result.output, out
 
 
+@pytest.mark.slow
 def test_prepare_reads_txt_and_xz_streams_and_reports_counts_per_split_and_class(prepared, shared_data):
     text, out = prepared
     counts = _counted_by_hand(shared_data / "pku_mmd" / "v1")
@@ -325,6 +331,7 @@ def test_prepare_reads_txt_and_xz_streams_and_reports_counts_per_split_and_class
     assert row[3:] == [f"{counts[f'{p} train'][13]:,}/{counts[f'{p} test'][13]:,}" for p in ("xsub", "xview")]
 
 
+@pytest.mark.slow
 def test_prepared_clips_are_the_label_ranges_of_both_bodies(prepared, shared_data):
     _, out = prepared
     ds = PreparedDataset(out)
@@ -385,6 +392,7 @@ def test_malformed_xz_stream_is_a_one_line_error_naming_the_file(tmp_path, defec
     assert str(err.value).startswith(str(xz)) and fragment in str(err.value) and "\n" not in str(err.value)
 
 
+@pytest.mark.slow
 def test_reading_a_stream_holds_one_block_of_text_not_the_whole_file(tmp_path):
     """Peak memory while parsing stays near the (T, 150) result: the text is streamed in blocks, not read whole."""
     frames = 6000

@@ -55,6 +55,7 @@ def cache(root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_prepare_gives_labelled_kinect20_samples_and_a_stratified_split(cache: Path, root: Path):
     ds = PreparedDataset(cache)
     info = ds.info

@@ -21,6 +21,8 @@ from skelrec.config import load_config
 from skelrec.train import train
 
 ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.slow  # torchrun starts two processes
 TESTS = Path(__file__).resolve().parent
 TINY = ROOT / "pretrain" / "configs" / "test" / "tiny.yaml"
 DETERMINISTIC = [

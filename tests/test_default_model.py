@@ -46,6 +46,7 @@ def test_the_default_model_loads_offline_with_its_card(monkeypatch):
     assert logits.shape == (1, 27)
 
 
+@pytest.mark.slow
 def test_the_default_model_scores_what_its_card_says_on_utd_mhad_test_subjects(real_caches):
     config = json.loads((WEIGHTS / "config.json").read_text())
     ctx = EvalContext.open(WEIGHTS, real_caches["utd_mhad"], "xsub")

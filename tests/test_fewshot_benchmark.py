@@ -105,6 +105,7 @@ def test_cross_person_scores_use_teach_defaults_and_accept_other_subjects(fewsho
     assert row["leave_one_out"]["mean"] == 100.0 and row["known_correct"]["episodes"] == 9
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("shared_data")
 def test_cross_person_mode_reads_subjects_of_a_real_part(fewshot, monkeypatch, tmp_path) -> None:
     """The NW-UCLA cross-subject test part, its odd-numbered actions: the five even subjects, their subject ids."""

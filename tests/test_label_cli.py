@@ -63,6 +63,7 @@ def summary_lines(stdout: str) -> dict[str, str]:
     return out
 
 
+@pytest.mark.slow
 def test_batch_reports_bad_files_and_keeps_going(tmp_path: Path, model: Path, inputs: Path):
     out = tmp_path / "out"
     proc = run_label(inputs, tmp_path / "missing.mp4", "--model", model, "--out", out, "--overlay", "--device", "cpu")
@@ -114,6 +115,7 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str], *parts: str) -
         assert part in lines[0], (part, lines[0])
 
 
+@pytest.mark.slow
 def test_unusable_models_are_one_line_errors(tmp_path: Path, inputs: Path):
     video = inputs / "astronaut.mp4"
     proc = run_label(video, "--model", tmp_path / "no_such_model", "--out", tmp_path / "o")
@@ -128,6 +130,7 @@ def test_unusable_models_are_one_line_errors(tmp_path: Path, inputs: Path):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.shared_data
 def test_a_video_without_people_says_so(tmp_path: Path, model: Path, shared_data: Path):
     vtest = shared_data / "videos/opencv_samples/vtest.avi"
@@ -155,6 +158,7 @@ main()
 """
 
 
+@pytest.mark.slow
 def test_ctrl_c_prints_what_finished_and_what_did_not(tmp_path: Path, model: Path):
     videos = [make_astronaut_video(tmp_path / "first.mp4", seconds=1.0)]  # distinct lengths: no shared pose cache
     videos += [make_astronaut_video(tmp_path / f"{name}.mp4", seconds=s) for name, s in (("second", 4), ("third", 3))]
@@ -183,6 +187,7 @@ def test_ctrl_c_prints_what_finished_and_what_did_not(tmp_path: Path, model: Pat
     assert sorted(p.name for p in out.glob("*.json")) == ["first.json"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["a file", "inside a file", "read-only folder"])
 def test_unwritable_out_is_one_line_error_before_any_work(tmp_path: Path, model: Path, inputs: Path, case: str):
     if case == "read-only folder" and os.geteuid() == 0:
@@ -222,6 +227,7 @@ def test_help_shows_boolean_options_as_flags():
     ],
     ids=lambda v: v[0] if isinstance(v, list) and v[0].startswith("--") else "",
 )
+@pytest.mark.slow
 def test_numeric_options_name_what_is_wrong(tmp_path: Path, model: Path, inputs: Path, option, parts):
     proc = run_label(inputs / "astronaut.mp4", "--model", model, "--out", tmp_path / "o", "--device", "cpu", *option)
     assert_one_line_error(proc, *parts)
@@ -229,6 +235,7 @@ def test_numeric_options_name_what_is_wrong(tmp_path: Path, model: Path, inputs:
         assert "stride" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_each_video_line_once_and_no_mediapipe_notices(tmp_path: Path, model: Path, inputs: Path):
     proc = run_label(inputs / "astronaut.mp4", "--model", model, "--out", tmp_path / "o", "--device", "cpu")
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -85,6 +85,7 @@ def write_formats(folder: Path) -> dict[str, Path]:
     }
 
 
+@pytest.mark.slow
 def test_every_format_is_labelled_through_the_cli_and_a_bad_file_is_reported(tmp_path: Path, kinect20_model: Path):
     files = write_formats(tmp_path / "in")
     bad_rows = ["0.5 " * 150, "0.5 " * 149]
@@ -113,6 +114,7 @@ def test_every_format_is_labelled_through_the_cli_and_a_bad_file_is_reported(tmp
     assert doc["a01_s01_e01_skeleton3D"]["fps"] == 15.0  # MSR Action3D records at 15 frames per second
 
 
+@pytest.mark.slow
 def test_a_skeleton_file_is_labelled_exactly_like_the_same_poses(tmp_path: Path, posture_model: Path):
     """Written as a PKU stream and read back, the poses of a video get the same windows, scores and segments."""
     poses = synthetic_poses(SCRIPT, seed=7)
@@ -202,6 +204,7 @@ REAL = {
 }
 
 
+@pytest.mark.slow
 def test_real_skeleton_files(tmp_path: Path, shared_data: Path, kinect20_model: Path):
     files = [shared_data / rel for rel in REAL.values() if (shared_data / rel).is_file()]
     if not files:

@@ -451,6 +451,7 @@ def astronaut_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_astronaut_video(tmp_path_factory.mktemp("videos") / "astronaut.mp4")
 
 
+@pytest.mark.slow
 def test_real_video_end_to_end_with_overlay(tmp_path: Path, posture_model: Path, astronaut_video: Path):
     lab = Labeler.from_pretrained(posture_model, device="cpu", pose_cache=tmp_path / "poses", min_confidence=0.0)
     events: list[tuple[str, int, int]] = []
@@ -487,6 +488,7 @@ def test_real_video_end_to_end_with_overlay(tmp_path: Path, posture_model: Path,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["overlay.mp4", "poses"]
 
 
+@pytest.mark.slow
 def test_pose_options_limit_the_work(tmp_path: Path, posture_model: Path, astronaut_video: Path):
     lab = Labeler.from_pretrained(posture_model, device="cpu", pose=PoseOptions(frame_stride=2, max_frames=20))
     result = lab.label(astronaut_video)
@@ -496,6 +498,7 @@ def test_pose_options_limit_the_work(tmp_path: Path, posture_model: Path, astron
     assert open_video(out).frame_count == 40
 
 
+@pytest.mark.slow
 @pytest.mark.shared_data
 def test_real_footage(shared_data: Path, posture_model: Path):
     videos = shared_data / "videos"

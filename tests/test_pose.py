@@ -232,6 +232,7 @@ def test_registry_and_backend_options(tmp_path: Path):
         pass
 
 
+@pytest.mark.slow
 @pytest.mark.shared_data
 def test_real_videos_with_and_without_people(shared_data: Path):
     videos = shared_data / "videos"

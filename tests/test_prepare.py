@@ -310,6 +310,7 @@ def _prepare_slowly(raw: Path, out: Path) -> subprocess.Popen:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "Ctrl-C"])
 def test_resume_after_interruption_equals_an_uninterrupted_run(tmp_path, toy_registered, monkeypatch, sig):
     raw = make_toy_dataset(tmp_path / "raw", n_files=40)

@@ -208,6 +208,7 @@ def _distributed_worker(rank: int, folder: str) -> None:
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_queue_gathers_keys_and_prototypes_are_shared_across_two_gloo_processes(tmp_path):
     mp.spawn(_distributed_worker, args=(str(tmp_path),), nprocs=2)
     r0, r1 = (torch.load(tmp_path / f"{rank}.pt") for rank in (0, 1))

@@ -366,6 +366,7 @@ def test_trains_through_the_loop_and_augments_from_the_export(tmp_path):
     assert out.x.shape == (4, 2, 16, 20, 3) and out.label.tolist() == [0, 0, 2, 2]
 
 
+@pytest.mark.slow
 def test_cpu_small_statistics_match_its_training_data(real_caches):
     from conftest import real_data_paths
 

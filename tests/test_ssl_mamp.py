@@ -202,6 +202,7 @@ def test_paper_configs(name, protocol, tau, depth):
     assert sum(p.numel() for p in method.encoder.parameters()) == 6_336_000
 
 
+@pytest.mark.slow
 def test_cpu_small_config_trains_on_nw_ucla(shared_data, tmp_path):
     from skelrec.datasets.prepare import prepare_dataset
 

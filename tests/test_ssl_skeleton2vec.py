@@ -203,6 +203,7 @@ def test_paper_configs(name, protocol, s_tau, decay, anneal):
     assert (method.teacher.decay, method.teacher.end_decay, method.teacher.anneal_steps) == (decay, 1.0, anneal)
 
 
+@pytest.mark.slow
 def test_cpu_small_config_trains_on_nw_ucla(shared_data, tmp_path):
     from skelrec.datasets.prepare import prepare_dataset
 

@@ -557,6 +557,7 @@ def astronaut_clip(path: Path, motion: str, seconds: float = 1.2, fps: float = 1
     return write_video(path, frames(), fps=fps)
 
 
+@pytest.mark.slow
 def test_teach_from_real_videos(base: Path, tmp_path: Path):
     examples = tmp_path / "examples"
     for motion in ("sway", "tilt"):

@@ -299,6 +299,7 @@ def run_standin_script(report: Path, *overrides: str) -> subprocess.CompletedPro
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_is_bit_exact(tmp_path):
     """A run SIGKILLed during step 11 (last checkpoint: step 8, mid-epoch) and restarted ends bit-identical."""
     common = ["method.name=test_recon", "encoder.name=test_tiny", "encoder.kwargs={}", "optim.epochs=3"]
@@ -332,6 +333,7 @@ def test_sigkill_then_resume_is_bit_exact(tmp_path):
     assert [(r["step"], r["lr"], r["loss"]) for r in rows_b] == [(r["step"], r["lr"], r["loss"]) for r in rows_a]
 
 
+@pytest.mark.slow
 def test_cli_pretrain_on_a_prepared_cache(tmp_path):
     cache = standins.make_cache(tmp_path)  # 24 clips, 12 in xsub/train
     run = tmp_path / "run"

@@ -278,6 +278,7 @@ def test_prefetching_gives_the_same_frames_and_stops_with_the_caller(clip: Path)
     assert workers() == 0
 
 
+@pytest.mark.slow
 @pytest.mark.shared_data
 def test_real_videos(shared_data: Path):
     vtest = open_video(shared_data / "videos/opencv_samples/vtest.avi", stride=10, max_frames=5)
@@ -294,6 +295,7 @@ def test_real_videos(shared_data: Path):
     assert [(f.index, round(f.time_s, 6)) for f in sample] == [(i, round(i / 30, 6)) for i in range(0, 72, 2)]
 
 
+@pytest.mark.slow
 @pytest.mark.shared_data
 def test_real_mp4_with_b_frames_skips_frames_without_changing_kept_ones(shared_data: Path):
     path = shared_data / "videos/mmaction2/demo_test_video_structuralize.mp4"  # 426x240, 300 frames, B-frames

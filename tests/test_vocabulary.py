@@ -68,6 +68,7 @@ def test_unknown_names_are_one_line_errors():
         UNIFIED.restrict(["pku_mmd"])
 
 
+@pytest.mark.slow
 def test_real_label_names_map(real_caches):
     """The class names the real data's samples carry (label_name of every prepared sample) are all in the table."""
     seen = set()
