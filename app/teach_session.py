@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from skelrec.checkpoint import CONFIG_NAME, WEIGHTS_NAME
 from skelrec.errors import SkelrecError
 from skelrec.files import atomic_write
-from skelrec.hub import CONFIG_NAME, WEIGHTS_NAME
 from skelrec.teach.examples import CLIP_SUFFIXES, UNKNOWN_LABEL, action_label, label_key
 from skelrec.teach.teach import TeachProgress, TeachResult, TeachSettings, teach
 from skelrec.video import VIDEO_SUFFIXES

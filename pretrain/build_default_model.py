@@ -191,7 +191,7 @@ def utd_accuracy(config: dict) -> float:
 
 def card(classifier: Path, others: dict[str, Path]) -> None:
     """weights/default from ``classifier``; ``others`` (init -> classifier) are the runs it is compared with."""
-    from skelrec.hub.checkpoint import load_checkpoint
+    from skelrec.checkpoint import load_checkpoint
     from skelrec.hub.publish import save_pretrained
 
     state, config = load_checkpoint(classifier)

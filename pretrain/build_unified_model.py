@@ -97,10 +97,10 @@ def finetune(encoder: Path, init: str, run: Path, args: argparse.Namespace) -> P
 
 def calibrate(classifier: Path, encoder: Path, target_accuracy: float) -> dict:
     """Fit the temperature and the threshold on the calibration subjects; store them in the classifier's config."""
+    from skelrec.checkpoint import load_model, read_config
     from skelrec.evaluate import EvalContext
     from skelrec.evaluate.calibration import holdout_subjects, measure_calibration, write_calibration
     from skelrec.evaluate.features import predict_logits
-    from skelrec.hub.checkpoint import load_model, read_config
 
     config = read_config(classifier)
     if "calibration" in config:
@@ -118,7 +118,7 @@ def calibrate(classifier: Path, encoder: Path, target_accuracy: float) -> dict:
 
 def card(classifier: Path, others: dict[str, Path], out: Path) -> None:
     """``out`` from ``classifier``, with every run's per-dataset scores, per-class table and calibration."""
-    from skelrec.hub.checkpoint import load_checkpoint, read_config
+    from skelrec.checkpoint import load_checkpoint, read_config
     from skelrec.hub.publish import save_pretrained
 
     state, config = load_checkpoint(classifier)
@@ -166,7 +166,7 @@ def card(classifier: Path, others: dict[str, Path], out: Path) -> None:
 def keep_gestures(out: Path) -> None:
     """Before the unified model takes the shipped ``default`` folder, move the UTD-MHAD model it holds to
     ``gestures`` (a move, not a copy: the shipped name ``gestures`` finds it there)."""
-    from skelrec.hub.checkpoint import read_config
+    from skelrec.checkpoint import read_config
 
     shipped = shipped_weights_dir()
     if out.resolve() != (shipped / "default").resolve() or (shipped / "gestures").exists():

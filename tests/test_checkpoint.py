@@ -1,4 +1,4 @@
-"""The checkpoint folder format (skelrec.hub.checkpoint): round trips and every refusal."""
+"""The checkpoint folder format (skelrec.checkpoint): round trips and every refusal."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ import pytest
 import torch
 
 from skelrec import __version__
-from skelrec.errors import SkelrecError
-from skelrec.hub import checkpoint as ckpt
-from skelrec.hub.checkpoint import (
+from skelrec import checkpoint as ckpt
+from skelrec.checkpoint import (
     FORMAT_VERSION,
     architecture,
     build_model,
@@ -19,6 +18,7 @@ from skelrec.hub.checkpoint import (
     read_config,
     save_checkpoint,
 )
+from skelrec.errors import SkelrecError
 from skelrec.models import Classifier, build_encoder, build_head
 from skelrec.skeleton import Normalization
 

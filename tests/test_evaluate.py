@@ -18,6 +18,7 @@ import torch
 import yaml
 from typer.testing import CliRunner
 
+from skelrec.checkpoint import architecture, load_checkpoint, load_model, save_checkpoint
 from skelrec.cli import app
 from skelrec.config import OptimConfig
 from skelrec.datasets.prepare import prepare_dataset
@@ -40,7 +41,6 @@ from skelrec.evaluate import (
     semi_subset,
     write_result,
 )
-from skelrec.hub.checkpoint import architecture, load_checkpoint, load_model, save_checkpoint
 from skelrec.models import Classifier, build_encoder
 from skelrec.models.pooling import POOLINGS, pooled_width
 from skelrec.skeleton import Normalization

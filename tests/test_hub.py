@@ -20,9 +20,9 @@ from huggingface_hub import ModelCard, constants
 from typer.testing import CliRunner
 
 from skelrec import cli
+from skelrec.checkpoint import architecture
 from skelrec.errors import SkelrecError
 from skelrec.hub import download, from_pretrained, loading, push, render_model_card, save_pretrained
-from skelrec.hub.checkpoint import architecture
 from skelrec.models import Classifier, build_encoder, build_head
 from skelrec.skeleton import Normalization
 

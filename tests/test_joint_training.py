@@ -11,6 +11,7 @@ import pytest
 import scipy.io
 import torch
 
+from skelrec.checkpoint import architecture, save_checkpoint
 from skelrec.config import DataConfig
 from skelrec.datasets.prepare import prepare_dataset
 from skelrec.datasets.torch_data import open_prepared
@@ -19,7 +20,6 @@ from skelrec.errors import SkelrecError
 from skelrec.evaluate import EvalContext, FinetuneSettings
 from skelrec.evaluate.calibration import holdout_subjects, measure_calibration, write_calibration
 from skelrec.evaluate.finetune import finetune_once
-from skelrec.hub.checkpoint import architecture, save_checkpoint
 from skelrec.models import build_encoder
 from skelrec.skeleton import Normalization
 

@@ -23,12 +23,12 @@ import train_standins as standins
 from safetensors.torch import load_file
 from torch import Tensor
 
+from skelrec.checkpoint import load_model
 from skelrec.config import AugmentConfig, DataConfig, OptimConfig, TrainConfig, load_config, section_from_dict
 from skelrec.datasets.base import Sample
 from skelrec.datasets.torch_data import ConcatPrepared, EpochBatchSampler, build_dataset, build_loader
 from skelrec.datasets.transforms import build_transform
 from skelrec.errors import SkelrecError
-from skelrec.hub.checkpoint import load_model
 from skelrec.skeleton import convert, get_layout
 from skelrec.ssl import METHODS, InputSpec, Method, MethodOptions, build_encoder_for, build_method, register_method
 from skelrec.train import Trainer, train

@@ -183,7 +183,7 @@ def holdout_subjects(
 
 def write_calibration(folder: str | Path, calibration: Calibration) -> Path:
     """Store the temperature, the threshold and the report in the checkpoint's ``config.json``."""
-    from skelrec.hub.checkpoint import load_checkpoint, save_checkpoint
+    from skelrec.checkpoint import load_checkpoint, save_checkpoint
 
     state, config = load_checkpoint(folder)
     config |= {

@@ -146,7 +146,7 @@ class EvalContext:
         ``augment`` sets :class:`AugmentConfig` fields of the training augmentation (default: MAMP's fine-tuning
         crop and rotation). ``data`` is a cache or a list of caches (``PATH`` or ``PATH#PROTOCOL``); several caches
         need a ``vocabulary`` unless they share one class list."""
-        from skelrec.hub.checkpoint import read_config
+        from skelrec.checkpoint import read_config
 
         if init not in INITS:
             raise SkelrecError(f"init must be one of {', '.join(INITS)}, got {init!r}")
@@ -189,7 +189,7 @@ class EvalContext:
 
     def build_encoder(self, seed: int = 0) -> Encoder:
         """The checkpoint's encoder (``init="pretrained"``) or a random one of its config (seeded), in eval mode."""
-        from skelrec.hub.checkpoint import build_model
+        from skelrec.checkpoint import build_model
         from skelrec.ssl.supervised import load_pretrained_encoder
 
         torch.manual_seed(seed)

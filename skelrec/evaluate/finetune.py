@@ -16,7 +16,7 @@ Deviations: MAMP reports the best test accuracy over all epochs; this module rep
 weights (no model selection on the test set). The embeddings are excluded from weight decay
 (``Encoder.no_weight_decay``), as in timm/BEiT; MAMP decays them.
 
-The fine-tuned model is saved as a classifier checkpoint (:mod:`skelrec.hub.checkpoint`: encoder + head, labels,
+The fine-tuned model is saved as a classifier checkpoint (:mod:`skelrec.checkpoint`: encoder + head, labels,
 layout, normalization, clip length, the measured metrics) in ``<run_dir>/classifier``, loadable by
 :func:`skelrec.hub.load_model` / ``from_pretrained`` and the labeler.
 """
@@ -205,7 +205,7 @@ def save_classifier(
 
     ``extra`` adds top-level config entries (``clip_seconds``, ``per_class`` results).
     """
-    from skelrec.hub.checkpoint import architecture, save_checkpoint
+    from skelrec.checkpoint import architecture, save_checkpoint
 
     data: DataConfig = cfg.data
     pretrain = ctx.config.get("method")

@@ -1,6 +1,10 @@
-"""Checkpoint files and the Hugging Face Hub: the only code that reads or writes model weights."""
+"""The Hugging Face Hub: ``from_pretrained``, ``push``, model cards.
 
-from skelrec.hub.checkpoint import (
+The checkpoint folder format itself lives in :mod:`skelrec.checkpoint` (below the Hub, so training and evaluation
+code can write checkpoints without importing the Hub); its public names are re-exported here for users.
+"""
+
+from skelrec.checkpoint import (
     CONFIG_NAME,
     FORMAT_VERSION,
     WEIGHTS_NAME,

@@ -12,9 +12,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from skelrec.checkpoint import CONFIG_NAME, PICKLE_PATTERNS, WEIGHTS_NAME, load_model
 from skelrec.devices import resolve_device
 from skelrec.errors import SkelrecError
-from skelrec.hub.checkpoint import CONFIG_NAME, PICKLE_PATTERNS, WEIGHTS_NAME, load_model
 from skelrec.hub.remote import MODEL_FILES, HubSettings, fetch_snapshot
 from skelrec.hub.shipped import is_shipped_name, shipped_model_dir
 from skelrec.paths import shipped_weights_dir

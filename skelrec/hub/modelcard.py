@@ -1,6 +1,6 @@
 """Model cards (``README.md``) rendered from a checkpoint config, following the Hub's conventions.
 
-Every fact on the card comes from ``config.json`` (:mod:`skelrec.hub.checkpoint`); no number is typed here.
+Every fact on the card comes from ``config.json`` (:mod:`skelrec.checkpoint`); no number is typed here.
 Besides the checkpoint's required fields the card reads these optional sections::
 
     "method": "macdiff",                                  # self-supervised method (or training.method)

@@ -29,7 +29,7 @@ from skelrec.paths import shipped_weights_dir
 
 __all__ = ["SHIPPED_MODELS", "ShippedModel", "is_shipped_name", "list_shipped_models", "shipped_model_dir"]
 
-CONFIG = "config.json"  # skelrec.hub.checkpoint.CONFIG_NAME (not imported: this module stays free of torch)
+CONFIG = "config.json"  # skelrec.checkpoint.CONFIG_NAME (not imported: this module stays free of torch)
 
 
 @dataclass(frozen=True)

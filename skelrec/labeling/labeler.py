@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from skelrec.checkpoint import WEIGHTS_NAME
 from skelrec.devices import resolve_device
 from skelrec.errors import SkelrecError
-from skelrec.hub.checkpoint import WEIGHTS_NAME
 from skelrec.hub.loading import LoadedModel, from_pretrained
 from skelrec.labeling.inputs import ModelInput
 from skelrec.labeling.result import LabelResult, PoseStats

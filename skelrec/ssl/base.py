@@ -217,7 +217,7 @@ class Method(nn.Module, ABC):
     def export_state(self) -> dict[str, Tensor]:
         """The tensors of the exported checkpoint: the :meth:`pretrained_encoder`'s state dict, plus any tensors
         the method itself needs later under keys prefixed ``method.`` (MacDiff's decoder, for augmentation);
-        :func:`skelrec.hub.checkpoint.load_model` loads the encoder keys strictly and leaves ``method.`` keys out."""
+        :func:`skelrec.checkpoint.load_model` loads the encoder keys strictly and leaves ``method.`` keys out."""
         return dict(self.pretrained_encoder().state_dict())
 
     def param_groups(self, optim: OptimConfig) -> list[dict[str, Any]]:

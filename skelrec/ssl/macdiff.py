@@ -489,7 +489,7 @@ class MacDiff(Method):
     def export_state(self) -> dict[str, Tensor]:
         """Checkpoint tensors: the encoder on raw coordinates (standardisation folded into its patch embedding)
         plus everything else the method needs to generate (the decoder) under ``method.``."""
-        from skelrec.hub.checkpoint import METHOD_PREFIX
+        from skelrec.checkpoint import METHOD_PREFIX
 
         state = dict(self.encoder.state_dict())
         state["patch_embed.weight"], state["patch_embed.bias"] = fold_standardization(
@@ -500,7 +500,7 @@ class MacDiff(Method):
 
     def load_export_state(self, state: Mapping[str, Tensor], source: str) -> None:
         """Load tensors written by :meth:`export_state` strictly (every key, every shape)."""
-        from skelrec.hub.checkpoint import METHOD_PREFIX, load_state_strict
+        from skelrec.checkpoint import METHOD_PREFIX, load_state_strict
 
         own = {k: v for k, v in state.items() if not k.startswith(METHOD_PREFIX)}
         if "patch_embed.weight" in own and "patch_embed.bias" in own:
@@ -590,7 +590,7 @@ def load_macdiff(folder: str | Path, device: str | torch.device = "cpu") -> MacD
     The folder is the ``encoder/`` export of a ``macdiff`` run (:func:`skelrec.train.export.export_encoder`); its
     ``method`` config section gives the options and its ``method.``-prefixed tensors the decoder.
     """
-    from skelrec.hub.checkpoint import build_model, load_checkpoint
+    from skelrec.checkpoint import build_model, load_checkpoint
 
     state, cfg = load_checkpoint(folder, method_tensors=True)
     section = cfg.get("method") or {}

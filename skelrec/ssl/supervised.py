@@ -226,7 +226,7 @@ def load_pretrained_encoder(encoder: nn.Module, folder: str | Path) -> None:
     """Load the encoder weights of a checkpoint folder (a pretrained encoder or a classifier) into ``encoder``:
     strictly (every key and shape; build ``encoder`` from the checkpoint's ``encoder`` section), or through
     :data:`PRETRAINED_LOADERS` into a downstream model (STRL takes a GIN encoder's weights)."""
-    from skelrec.hub.checkpoint import load_checkpoint, load_state_strict
+    from skelrec.checkpoint import load_checkpoint, load_state_strict
 
     state, config = load_checkpoint(folder)
     if config["head"] is not None:

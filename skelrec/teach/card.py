@@ -1,6 +1,6 @@
 """The config and model-card section of a taught model.
 
-The config is an ordinary classifier checkpoint config (:mod:`skelrec.hub.checkpoint`): the base model's input
+The config is an ordinary classifier checkpoint config (:mod:`skelrec.checkpoint`): the base model's input
 fields (layout, normalization, clip length, persons and its ``data`` section, so the labeler applies the same
 pipeline), the taught ``labels``, ``clip_seconds`` (the labeling window), the held-out accuracy as a ``metrics``
 entry, ``training.data`` (the example clips: actions, clip counts, total duration, pose estimator; then the base
@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from skelrec.hub.checkpoint import architecture
+from skelrec.checkpoint import architecture
 from skelrec.models import Classifier
 from skelrec.pose import PoseOptions
 from skelrec.teach.base import TeachBase

@@ -1,4 +1,4 @@
-"""The end product of a run: the trained encoder as a skelrec checkpoint (:mod:`skelrec.hub.checkpoint`)."""
+"""The end product of a run: the trained encoder as a skelrec checkpoint (:mod:`skelrec.checkpoint`)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def export_encoder(folder: Path, method: Method, cfg: TrainConfig, training: dic
     :func:`skelrec.datasets.transforms.build_transform` rebuilds the evaluation pipeline), the method and the
     training run (``training``: steps, epochs, seed ...). ``labels`` is ``None``: a pretrained encoder has no head.
     """
-    from skelrec.hub.checkpoint import architecture, save_checkpoint
+    from skelrec.checkpoint import architecture, save_checkpoint
 
     data = cfg.data
     config = {
