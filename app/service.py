@@ -118,10 +118,10 @@ def describe_model(loaded: LoadedModel, shown: str) -> str:
     cfg = loaded.config
     where = shown if loaded.commit is None else f"{shown} @ {loaded.commit[:10]}"
     device = next(loaded.model.parameters()).device
-    labels = list(cfg.get("labels") or [])
+    labels = list(cfg.labels or [])
     return (
-        f"**Model** `{where}` on `{device}`: layout `{cfg.get('layout', '?')}`, "
-        f"clip of {cfg.get('clip_length', '?')} frames.\n\n"
+        f"**Model** `{where}` on `{device}`: layout `{cfg.layout}`, "
+        f"clip of {cfg.clip_length} frames.\n\n"
         f"<details><summary><b>{len(labels)} labels</b></summary>\n\n{', '.join(labels)}\n\n</details>"
     )
 

@@ -143,7 +143,7 @@ def held_out_clips(name: str) -> tuple[PreparedDataset, list[int]]:
 
 def excluded_classes(base: TeachBase, data: PreparedDataset) -> set[int]:
     """Classes of ``data`` a classifier checkpoint was trained on (its ``labels``), by name."""
-    labels = {str(label).casefold() for label in base.config.get("labels") or []}
+    labels = {label.casefold() for label in base.config.labels or ()}
     return {i for i, c in enumerate(data.classes) if c.casefold() in labels}
 
 
@@ -179,8 +179,8 @@ def raw_joint_features(base: TeachBase, data: PreparedDataset, pooling: str, win
 def random_init(base: TeachBase, seed: int = 0) -> TeachBase:
     """An encoder of ``base``'s config with random weights, with ``base``'s input pipeline."""
     torch.manual_seed(seed)
-    encoder = build_model({"encoder": base.config["encoder"], "head": None}).eval()
-    loaded = LoadedModel(encoder, dict(base.config), "random_init", base.loaded.folder)
+    encoder = build_model(base.config, with_head=False).eval()
+    loaded = LoadedModel(encoder, base.config, "random_init", base.loaded.folder)
     return TeachBase(loaded, encoder, base.input)  # type: ignore[arg-type]
 
 

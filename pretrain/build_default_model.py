@@ -28,6 +28,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -162,7 +163,7 @@ def bridge(classifier: Path, *, run: Path = RUN, out: Path = BRIDGE_RESULT, comm
             xt, mt = torch.from_numpy(clip)[None], torch.from_numpy(mask)[None]
             feats[name] = loaded.model.features(xt, mt)[0].numpy()
             probs[name] = torch.softmax(loaded.model(xt, mt), -1)[0].numpy()
-    labels = loaded.config["labels"]
+    labels = loaded.config.labels
     cos = float(np.dot(feats["kinect"], feats["mediapipe"]) /
                 (np.linalg.norm(feats["kinect"]) * np.linalg.norm(feats["mediapipe"])))  # fmt: skip
     top = {k: [labels[i] for i in np.argsort(-p)[:5]] for k, p in probs.items()}
@@ -184,33 +185,33 @@ def bridge(classifier: Path, *, run: Path = RUN, out: Path = BRIDGE_RESULT, comm
 INIT_WORDS = {"pretrained": "from the self-supervised encoder", "random": "from a random encoder (no pretraining)"}
 
 
-def utd_accuracy(config: dict) -> float:
-    (metric,) = [m for m in config["metrics"] if m["dataset"] == "utd_mhad" and m["split"] == "xsub"]
+def utd_accuracy(metrics: Sequence[Mapping]) -> float:
+    (metric,) = [m for m in metrics if m["dataset"] == "utd_mhad" and m["split"] == "xsub"]
     return float(metric["value"])
 
 
 def card(classifier: Path, others: dict[str, Path]) -> None:
     """weights/default from ``classifier``; ``others`` (init -> classifier) are the runs it is compared with."""
-    from skelrec.checkpoint import load_checkpoint
+    from skelrec.checkpoint import load_checkpoint, read_config
     from skelrec.hub.publish import save_pretrained
 
-    state, config = load_checkpoint(classifier)
+    state, typed = load_checkpoint(classifier)
     # paths of this machine mean nothing to a user of the model: make them relative to the repository
-    config = json.loads(json.dumps(config).replace(f"{ROOT}/", ""))
+    config = json.loads(json.dumps(typed.to_dict()).replace(f"{ROOT}/", ""))
     config["repo_id"] = REPO_ID
     config["license"] = "other"
     shipped = config["training"]["init"]
     data = TRAINING_DATA if shipped == "pretrained" else TRAINING_DATA[:1]  # from scratch: UTD-MHAD's labels only
     config["training"] = {**config["training"], "data": [{**d, "terms": TERMS} for d in data]}
     config["compared_with"] = [
-        {"init": init, "utd_mhad_xsub_top1": utd_accuracy(json.loads((c / "config.json").read_text()))}
+        {"init": init, "utd_mhad_xsub_top1": utd_accuracy(read_config(c).metrics or [])}
         for init, c in others.items()
         if (c / "config.json").is_file()
     ]
     compared = "".join(
         f"| {INIT_WORDS[c['init']]} | {c['utd_mhad_xsub_top1']:.2f} | |\n" for c in config["compared_with"]
     )
-    best = all(utd_accuracy(config) >= c["utd_mhad_xsub_top1"] for c in config["compared_with"])
+    best = all(utd_accuracy(config["metrics"]) >= c["utd_mhad_xsub_top1"] for c in config["compared_with"])
     choice = (
         "The shipped model is the one that scores best, a choice between these models made on the test subjects."
         if best
@@ -228,7 +229,7 @@ def card(classifier: Path, others: dict[str, Path]) -> None:
         "| action | accuracy (%) | correct / test clips |\n|---|---|---|\n" + "\n".join(rows) + "\n\n"
         "## Fine-tuning starting points (the same recipe, UTD-MHAD cross-subject top-1)\n\n"
         "| fine-tuned | top-1 (%) | shipped |\n|---|---|---|\n"
-        f"| {INIT_WORDS[shipped]} | {utd_accuracy(config):.2f} | yes |\n" + compared + "\n"
+        f"| {INIT_WORDS[shipped]} | {utd_accuracy(config['metrics']):.2f} | yes |\n" + compared + "\n"
         f"{choice}\n\n"
         "The shipped weights are exactly the model measured above (trained on subjects 1, 3, 5, 7 only).\n"
         "Rebuild: `python pretrain/build_default_model.py` (reads ../shared/data).\n"

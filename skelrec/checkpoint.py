@@ -21,13 +21,23 @@ unless asked (``load_checkpoint(..., method_tensors=True)``, for the method's ow
 
 Weights are loaded strictly (every key, every shape) and only from safetensors; pickled weights are refused unless
 the caller passes ``trust_pickle=True``, and even then go through ``torch.load(weights_only=True)``.
+
+Code reads a config through :class:`CheckpointConfig` (``read_config``, ``load_model`` and ``LoadedModel.config``
+return one): typed attributes for every field skelrec interprets, ``extra`` for the free-form sections it only
+carries (``calibration``, ``teach``, ``per_class`` ...). ``CheckpointConfig.from_dict(d).to_dict() == d`` for every
+valid config, so old ``config.json`` files load and re-save unchanged.
+
+This module sits below :mod:`skelrec.hub` (which re-exports its public names): it imports only the models, the file
+helpers and the errors, so training, evaluation and SSL code can read and write checkpoints at module level.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +59,8 @@ __all__ = [
     "PICKLE_PATTERNS",
     "REQUIRED_FIELDS",
     "WEIGHTS_NAME",
+    "CheckpointConfig",
+    "ModelPart",
     "architecture",
     "build_model",
     "load_checkpoint",
@@ -81,22 +93,227 @@ PICKLE_PATTERNS = ("pytorch_model.bin", "*.pt", "*.pth", "*.ckpt")
 
 
 # --------------------------------------------------------------------------------------------------------------
+# The typed config
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelPart:
+    """The ``encoder`` or ``head`` section: a registry name and the keyword arguments of its factory."""
+
+    name: str
+    config: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, section: Any, part: str, source: str) -> ModelPart:
+        if not (isinstance(section, Mapping) and isinstance(section.get("name"), str)):
+            raise SkelrecError(f'{source}: "{part}" must be {{"name": str, "config": {{...}}}}, got {section!r}')
+        if not isinstance(section.get("config", {}), Mapping):
+            raise SkelrecError(f'{source}: "{part}.config" must be an object, got {section["config"]!r}')
+        return cls(section["name"], dict(section.get("config", {})))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "config": dict(self.config)}
+
+
+_NUMBER_FIELDS = ("clip_seconds", "fps", "temperature", "min_confidence")
+_STRING_FIELDS = ("repo_id", "license")
+_MAPPING_FIELDS = ("data", "training")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckpointConfig:
+    """The contents of ``config.json``, typed (see the module docstring for the layout of the file).
+
+    Attributes:
+        format_version: the checkpoint format (:data:`FORMAT_VERSION` when written).
+        skelrec_version: the skelrec that wrote it.
+        encoder: the encoder's registry name and config (``build_encoder(name, **config)``).
+        head: the classification head's, or ``None`` for a pretrained encoder alone.
+        layout: the joint layout of the model's input (``ntu25``, ``kinect20``, ...).
+        normalization: :meth:`skelrec.skeleton.Normalization.to_dict` of the training input.
+        clip_length: frames ``T`` of a model input.
+        num_persons: persons ``M`` of a model input.
+        labels: the class names (label ``i`` is ``labels[i]``), or ``None`` for an encoder.
+        clip_seconds: the duration a training clip covered (the labeler's window length), if measured.
+        fps: the frame rate of the training data, if known (``clip_length / fps`` is the window otherwise).
+        data: the training run's :class:`~skelrec.config.DataConfig` as a dict (input pipeline fields).
+        temperature: the calibrated softmax temperature (the labeler divides the logits by it).
+        min_confidence: the calibrated "no action" threshold.
+        method: a pretraining export's method section (``{"name": "macdiff", "kwargs": {...}}``), or the name of
+            the self-supervised method a classifier's encoder came from (``"macdiff"``), or ``None``.
+        training: how the model was trained (free-form; ``training.data`` lists the datasets and their terms).
+        metrics: measured results (the model card's table; see :mod:`skelrec.hub.modelcard`).
+        repo_id: the Hub repo the model is published as.
+        license: the Hub license id.
+        extra: every other top-level section, carried unchanged (``calibration``, ``teach``, ``per_class`` ...).
+    """
+
+    format_version: int = FORMAT_VERSION
+    skelrec_version: str = __version__
+    encoder: ModelPart
+    head: ModelPart | None
+    layout: str
+    normalization: Mapping[str, Any]
+    clip_length: int
+    num_persons: int
+    labels: tuple[str, ...] | None
+    clip_seconds: float | None = None
+    fps: float | None = None
+    data: Mapping[str, Any] | None = None
+    temperature: float | None = None
+    min_confidence: float | None = None
+    method: str | Mapping[str, Any] | None = None
+    training: Mapping[str, Any] | None = None
+    metrics: tuple[Mapping[str, Any], ...] | None = None
+    repo_id: str | None = None
+    license: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    key_order: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    """The top-level keys in the order they were read (``to_dict`` keeps it; a ``null`` read stays ``null``)."""
+
+    @classmethod
+    def from_dict(cls, config: Mapping[str, Any], source: str = "checkpoint config") -> CheckpointConfig:
+        """Check ``config`` (one-line :class:`SkelrecError` naming ``source`` and the problem) and type it."""
+        version = config.get("format_version")
+        if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
+            raise SkelrecError(f"{source}: format_version must be an integer, got {version!r}")
+        if isinstance(version, int) and version > FORMAT_VERSION:
+            raise SkelrecError(
+                f"{source}: made by a newer skelrec {config.get('skelrec_version', '?')} (checkpoint format "
+                f"{version}); this skelrec {__version__} reads formats <= {FORMAT_VERSION}: upgrade skelrec "
+                f"(pip install -U skelrec)"
+            )
+        missing = [f for f in REQUIRED_FIELDS if f not in config]
+        if missing:
+            raise SkelrecError(f"{source}: missing required fields {', '.join(missing)}")
+        _check_types(config, source)
+        plain = {f.name for f in dataclasses.fields(cls)} - {
+            "encoder",
+            "head",
+            "labels",
+            "metrics",
+            "extra",
+            "key_order",
+        }
+        head = config["head"]
+        labels, metrics = config["labels"], config.get("metrics")
+        return cls(
+            encoder=ModelPart.from_dict(config["encoder"], "encoder", source),
+            head=None if head is None else ModelPart.from_dict(head, "head", source),
+            labels=None if labels is None else tuple(labels),
+            metrics=None if metrics is None else tuple(metrics),
+            **{k: v for k, v in config.items() if k in plain},
+            extra={k: v for k, v in config.items() if not _is_field(k)},
+            key_order=tuple(config),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object of ``config.json``: keys in the order read, then the typed fields, then ``extra``."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            if f.name in ("extra", "key_order"):
+                continue
+            value = getattr(self, f.name)
+            if value is None and f.name not in REQUIRED_FIELDS and f.name not in self.key_order:
+                continue
+            out[f.name] = _plain(value)
+        out |= {k: _plain(v) for k, v in self.extra.items()}
+        order = [k for k in self.key_order if k in out]
+        return {k: out[k] for k in [*order, *(k for k in out if k not in order)]}
+
+    def updated(self, **changes: Any) -> CheckpointConfig:
+        """A copy with typed fields and ``extra`` sections replaced (a ``None`` extra section is removed)."""
+        typed = {k: v for k, v in changes.items() if _is_field(k)}
+        others = {k: v for k, v in changes.items() if not _is_field(k)}
+        extra = {k: v for k, v in {**self.extra, **others}.items() if not (k in others and others[k] is None)}
+        return dataclasses.replace(self, **typed, extra=extra)
+
+    @classmethod
+    def coerce(
+        cls, config: CheckpointConfig | Mapping[str, Any], source: str = "checkpoint config"
+    ) -> CheckpointConfig:
+        """``config`` itself, or a mapping checked and typed by :meth:`from_dict` (a mapping being written may
+        leave out ``format_version`` and ``skelrec_version``: this skelrec's are filled in)."""
+        if isinstance(config, CheckpointConfig):
+            return config
+        return cls.from_dict({"format_version": FORMAT_VERSION, "skelrec_version": __version__, **config}, source)
+
+    @property
+    def method_name(self) -> str | None:
+        """The pretraining method's name, from ``method`` as a name or as a ``{"name": ...}`` section."""
+        method = self.method.get("name") if isinstance(self.method, Mapping) else self.method
+        return str(method) if method else None
+
+
+def _is_field(key: str) -> bool:
+    return key in CheckpointConfig.__dataclass_fields__ and key not in ("extra", "key_order")
+
+
+def _check_types(config: Mapping[str, Any], source: str) -> None:
+    """One-line errors for typed fields of the wrong JSON type (``null`` is accepted for optional ones)."""
+
+    def fail(key: str, kind: str) -> None:
+        raise SkelrecError(f'{source}: "{key}" must be {kind}, got {config[key]!r}')
+
+    for key in ("clip_length", "num_persons"):
+        if not isinstance(config[key], int) or isinstance(config[key], bool):
+            fail(key, "an integer")
+    if not isinstance(config["layout"], str):
+        fail("layout", "a layout name")
+    if not isinstance(config["normalization"], Mapping):
+        fail("normalization", "an object")
+    labels = config["labels"]
+    if labels is not None and not (isinstance(labels, list) and all(isinstance(x, str) for x in labels)):
+        fail("labels", "a list of class names or null")
+    for key in _NUMBER_FIELDS:
+        value = config.get(key)
+        if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+            fail(key, "a number")
+    for key in _STRING_FIELDS:
+        if config.get(key) is not None and not isinstance(config[key], str):
+            fail(key, "a string")
+    for key in _MAPPING_FIELDS:
+        if config.get(key) is not None and not isinstance(config[key], Mapping):
+            fail(key, "an object")
+    if config.get("metrics") is not None and not isinstance(config["metrics"], list):
+        fail("metrics", "a list")
+    method = config.get("method")
+    if method is not None and not isinstance(method, (str, Mapping)):
+        fail("method", "a method name or an object")
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready form of a typed field: model parts as dicts, tuples as lists."""
+    if isinstance(value, ModelPart):
+        return value.to_dict()
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+# --------------------------------------------------------------------------------------------------------------
 # Writing
 # --------------------------------------------------------------------------------------------------------------
 
 
-def save_checkpoint(folder: str | Path, model_state: Mapping[str, Tensor], config: Mapping[str, Any]) -> Path:
+def save_checkpoint(
+    folder: str | Path, model_state: Mapping[str, Tensor], config: CheckpointConfig | Mapping[str, Any]
+) -> Path:
     """Write ``model.safetensors`` and ``config.json`` into ``folder`` (created if needed); returns the folder.
 
-    ``format_version`` and ``skelrec_version`` are filled in; the other :data:`REQUIRED_FIELDS` must be present.
-    Each file is written to a temporary name and moved into place, so a crash never leaves a half-written file.
+    ``config`` is a :class:`CheckpointConfig` or its dict form; ``format_version`` and ``skelrec_version`` are set
+    to this skelrec's, the other :data:`REQUIRED_FIELDS` must be present. Each file is written to a temporary name
+    and moved into place, so a crash never leaves a half-written file.
     """
     folder = Path(folder)
-    cfg = {"format_version": FORMAT_VERSION, "skelrec_version": __version__}
-    cfg |= {k: v for k, v in config.items() if k not in cfg}
-    check_config(cfg, source="checkpoint config")
+    stamp = {"format_version": FORMAT_VERSION, "skelrec_version": __version__}
+    if isinstance(config, CheckpointConfig):
+        cfg = dataclasses.replace(config, **stamp)
+    else:
+        cfg = CheckpointConfig.from_dict(stamp | {k: v for k, v in config.items() if k not in stamp})
     try:
-        text = json.dumps(cfg, indent=2, ensure_ascii=False) + "\n"
+        text = json.dumps(cfg.to_dict(), indent=2, ensure_ascii=False) + "\n"
     except (TypeError, ValueError) as e:
         raise SkelrecError(
             f"checkpoint config is not JSON-serializable ({e}); store plain numbers/strings/lists"
@@ -138,31 +355,8 @@ def architecture(model: nn.Module) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def check_config(cfg: Mapping[str, Any], source: str) -> None:
-    """Raise a SkelrecError naming what is wrong: a newer format, missing fields, malformed model sections."""
-    version = cfg.get("format_version")
-    if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
-        raise SkelrecError(f"{source}: format_version must be an integer, got {version!r}")
-    if isinstance(version, int) and version > FORMAT_VERSION:
-        raise SkelrecError(
-            f"{source}: made by a newer skelrec {cfg.get('skelrec_version', '?')} (checkpoint format {version}); "
-            f"this skelrec {__version__} reads formats <= {FORMAT_VERSION}: upgrade skelrec (pip install -U skelrec)"
-        )
-    missing = [f for f in REQUIRED_FIELDS if f not in cfg]
-    if missing:
-        raise SkelrecError(f"{source}: missing required fields {', '.join(missing)}")
-    for part in ("encoder", "head"):
-        section = cfg[part]
-        if part == "head" and section is None:
-            continue
-        if not (isinstance(section, Mapping) and isinstance(section.get("name"), str)):
-            raise SkelrecError(f'{source}: "{part}" must be {{"name": str, "config": {{...}}}}, got {section!r}')
-        if not isinstance(section.get("config", {}), Mapping):
-            raise SkelrecError(f'{source}: "{part}.config" must be an object, got {section["config"]!r}')
-
-
-def read_config(folder: str | Path) -> dict[str, Any]:
-    """Read and check ``folder/config.json``."""
+def read_config(folder: str | Path) -> CheckpointConfig:
+    """Read, check and type ``folder/config.json``."""
     path = _folder(folder) / CONFIG_NAME
     if not path.is_file():
         raise SkelrecError(f"{path}: not found; a skelrec checkpoint folder holds {CONFIG_NAME} and {WEIGHTS_NAME}")
@@ -172,13 +366,12 @@ def read_config(folder: str | Path) -> dict[str, Any]:
         raise SkelrecError(f"{path}:{e.lineno}: invalid JSON ({e.msg}); re-save or re-download the checkpoint") from e
     if not isinstance(cfg, dict):
         raise SkelrecError(f"{path}: expected a JSON object, got {type(cfg).__name__}")
-    check_config(cfg, source=str(path))
-    return cfg
+    return CheckpointConfig.from_dict(cfg, source=str(path))
 
 
 def load_checkpoint(
     folder: str | Path, *, trust_pickle: bool = False, method_tensors: bool = False
-) -> tuple[dict[str, Tensor], dict[str, Any]]:
+) -> tuple[dict[str, Tensor], CheckpointConfig]:
     """``(state_dict, config)`` of a checkpoint folder (or of the folder of a given ``model.safetensors``).
 
     Args:
@@ -254,14 +447,14 @@ def _read_pickle(path: Path) -> dict[str, Tensor]:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def build_model(config: Mapping[str, Any]) -> nn.Module:
-    """The untrained model a checkpoint config describes: a :class:`Classifier`, or the bare encoder without head."""
-    enc = config["encoder"]
-    encoder = build_encoder(enc["name"], **enc.get("config", {}))
-    head = config.get("head")
-    if head is None:
+def build_model(config: CheckpointConfig | Mapping[str, Any], *, with_head: bool = True) -> nn.Module:
+    """The untrained model a checkpoint config describes: a :class:`Classifier`, or the bare encoder when the
+    config has no head or ``with_head=False``."""
+    config = CheckpointConfig.coerce(config)
+    encoder = build_encoder(config.encoder.name, **config.encoder.config)
+    if config.head is None or not with_head:
         return encoder
-    return Classifier(encoder, build_head(head["name"], **head.get("config", {})))
+    return Classifier(encoder, build_head(config.head.name, **config.head.config))
 
 
 def load_state_strict(model: nn.Module, state: Mapping[str, Tensor], source: str) -> None:
@@ -288,7 +481,7 @@ def load_state_strict(model: nn.Module, state: Mapping[str, Tensor], source: str
 
 def load_model(
     folder: str | Path, device: str | torch.device = "cpu", *, trust_pickle: bool = False
-) -> tuple[nn.Module, dict[str, Any]]:
+) -> tuple[nn.Module, CheckpointConfig]:
     """Build the model of a checkpoint, load its weights strictly; returns ``(model in eval mode, config)``."""
     folder = _folder(folder)
     cfg = read_config(folder)

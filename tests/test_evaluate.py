@@ -344,10 +344,10 @@ def test_finetune_saves_a_loadable_classifier(caches, checkpoint, tmp_path):
     assert result.epochs == pytest.approx(4 / 3)  # 24 clips in batches of 8: 3 steps per epoch
     assert result.settings["layer_decay"] == 0.8 and result.settings["drop_path"] == 0.3
     model, config = load_model(result.artifacts["classifier"])
-    assert isinstance(model, Classifier) and config["labels"] == ctx.classes
-    assert config["layout"] == "kinect20" and config["clip_length"] == CLIP and config["num_persons"] == 1
-    assert config["head"]["name"] == "mamp_finetune" and config["encoder"]["config"]["drop_path_rate"] == 0.3
-    assert config["metrics"][0] == {
+    assert isinstance(model, Classifier) and list(config.labels) == ctx.classes
+    assert config.layout == "kinect20" and config.clip_length == CLIP and config.num_persons == 1
+    assert config.head.name == "mamp_finetune" and config.encoder.config["drop_path_rate"] == 0.3
+    assert config.metrics[0] == {
         "protocol": "finetune",
         "dataset": "nw_ucla",
         "split": "xsub",

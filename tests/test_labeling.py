@@ -21,7 +21,7 @@ import torch
 from skelrec.config import DataConfig, config_to_dict
 from skelrec.datasets.transforms import build_transform
 from skelrec.errors import SkelrecError
-from skelrec.hub import architecture, save_checkpoint
+from skelrec.hub import CheckpointConfig, architecture, save_checkpoint
 from skelrec.labeling import (
     NO_ACTION,
     NO_PERSON,
@@ -151,7 +151,7 @@ def fit_posture_model(folder: Path) -> Path:
     """Fit the tiny classifier on windows of synthetic postures, through the labeler's own input pipeline."""
     model = tiny_classifier()
     config = checkpoint_config(model)
-    spec = ModelInput.from_config(config, source="test", in_channels=3)
+    spec = ModelInput.from_config(CheckpointConfig.coerce(config), source="test", in_channels=3)
     xs, ms, ys = [], [], []
     for seed in range(12):
         for y, name in enumerate(LABELS):
@@ -256,7 +256,8 @@ def test_model_input_applies_the_checkpoint_normalization():
     skel = synthetic_poses([("raise left", 1.3)]).to_skeleton("ntu25")  # (1, 26, 25, 3)
     model = tiny_classifier()
     norm = {"center": "frame", "scale": "torso", "align": True}
-    spec = ModelInput.from_config(checkpoint_config(model, normalization=norm), source="t", in_channels=3)
+    config = CheckpointConfig.coerce(checkpoint_config(model, normalization=norm))
+    spec = ModelInput.from_config(config, source="t", in_channels=3)
     x, mask = spec(skel)
     assert x.shape == (1, CLIP, 25, 3) and mask.all()
     ref, ref_mask = normalize(skel, "ntu25", Normalization(**norm))
@@ -265,16 +266,17 @@ def test_model_input_applies_the_checkpoint_normalization():
     # with a training data section, its evaluation pipeline is used as is (here: a 90% centre crop, 2 persons)
     data = DataConfig(layout="ntu25", clip_length=CLIP, persons=2, normalization=Normalization(scale="torso"))
     data.test_crop = 0.9
-    cfg = checkpoint_config(model, data=config_to_dict(data), num_persons=2)
+    cfg = CheckpointConfig.coerce(checkpoint_config(model, data=config_to_dict(data), num_persons=2))
     x2, m2 = ModelInput.from_config(cfg, source="t", in_channels=3)(skel)
     ex, _ = build_transform(data, train=False)(skel)
     assert x2.shape == (2, CLIP, 25, 3) and not m2[1].any()
     np.testing.assert_array_equal(x2, ex)
     assert not np.allclose(x2[0], x)
     # window seconds: clip_seconds, else clip_length / fps, else clip_length / 30
-    assert clip_seconds({"clip_length": 60, "clip_seconds": 2.5}) == 2.5
-    assert clip_seconds({"clip_length": 60, "fps": 15}) == 4.0
-    assert clip_seconds({"clip_length": 60}) == 2.0
+    sixty = CheckpointConfig.coerce(checkpoint_config(model, clip_length=60, clip_seconds=None))
+    assert clip_seconds(sixty.updated(clip_seconds=2.5)) == 2.5
+    assert clip_seconds(sixty.updated(fps=15)) == 4.0
+    assert clip_seconds(sixty) == 2.0
 
 
 # ------------------------------------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from skelrec.checkpoint import architecture, save_checkpoint
 from skelrec.config import (
     DataConfig,
     EncoderConfig,
@@ -205,10 +206,7 @@ def save_classifier(
 
     ``extra`` adds top-level config entries (``clip_seconds``, ``per_class`` results).
     """
-    from skelrec.checkpoint import architecture, save_checkpoint
-
     data: DataConfig = cfg.data
-    pretrain = ctx.config.get("method")
     config = {
         **architecture(method.classifier),
         "layout": data.layout,
@@ -217,12 +215,12 @@ def save_classifier(
         "num_persons": data.persons,
         "labels": list(ctx.classes),
         "data": config_to_dict(data),
-        "method": pretrain.get("name") if isinstance(pretrain, dict) and ctx.init == "pretrained" else None,
+        "method": ctx.config.method_name if ctx.init == "pretrained" else None,
         "training": {
             "protocol": "finetune",
             "init": ctx.init,
             "pretrained": str(ctx.checkpoint) if ctx.init == "pretrained" else None,
-            "pretraining": ctx.config.get("training") if ctx.init == "pretrained" else None,
+            "pretraining": ctx.config.training if ctx.init == "pretrained" else None,
             "method": config_to_dict(cfg.method),
             "optim": config_to_dict(cfg.optim),
             "seed": cfg.run.seed,

@@ -9,7 +9,7 @@ from typing import Any
 
 from torch import Tensor
 
-from skelrec.checkpoint import CONFIG_NAME, WEIGHTS_NAME, load_model, save_checkpoint
+from skelrec.checkpoint import CONFIG_NAME, WEIGHTS_NAME, CheckpointConfig, load_model, save_checkpoint
 from skelrec.errors import SkelrecError
 from skelrec.hub.modelcard import render_model_card, validate_model_card
 from skelrec.hub.remote import HubSettings, upload_folder
@@ -24,7 +24,7 @@ CARD_NAME = "README.md"
 def save_pretrained(
     folder: str | Path,
     model_state: Mapping[str, Tensor],
-    config: Mapping[str, Any],
+    config: CheckpointConfig | Mapping[str, Any],
     card_extra: str | None = None,
     *,
     repo_id: str | None = None,
@@ -44,6 +44,7 @@ def save_pretrained(
         overwrite_card: replace an existing ``README.md``.
     """
     folder = Path(folder)
+    config = CheckpointConfig.coerce(config)
     card_path = folder / CARD_NAME
     write_card = overwrite_card or not card_path.exists()
     card = render_model_card(config, repo_id=repo_id, extra=card_extra) if write_card else None

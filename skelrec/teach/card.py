@@ -11,11 +11,10 @@ skipped clips, the pose settings, the persons and the leave-one-person-out accur
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from skelrec.checkpoint import architecture
+from skelrec.checkpoint import CheckpointConfig, architecture
 from skelrec.models import Classifier
 from skelrec.pose import PoseOptions
 from skelrec.teach.base import TeachBase
@@ -29,11 +28,10 @@ if TYPE_CHECKING:
 __all__ = ["taught_config"]
 
 
-def _pretraining_method(config: Mapping[str, Any]) -> str | None:
+def _pretraining_method(config: CheckpointConfig) -> str | None:
     """The base's self-supervised method name (an encoder export stores ``{"name": ...}``, a classifier a name)."""
-    method = config.get("method")
-    name = method.get("name") if isinstance(method, Mapping) else method
-    return str(name) if name and name != "supervised" else None
+    name = config.method_name
+    return name if name != "supervised" else None
 
 
 EXAMPLES_TERMS = "the teacher's own recordings; not distributed with the model"
@@ -85,8 +83,8 @@ def examples_data(result: TeachResult, pose: PoseOptions) -> dict[str, Any]:
 
 def _training_data(result: TeachResult, base: TeachBase, pose: PoseOptions) -> list[dict[str, Any]]:
     """The examples, then the base model's training data (its encoder's weights derive from it)."""
-    training = base.config.get("training")
-    inherited = training.get("data") if isinstance(training, Mapping) else None
+    training = base.config.training
+    inherited = training.get("data") if training is not None else None
     return [examples_data(result, pose), *(inherited if isinstance(inherited, list) else [])]
 
 
@@ -138,18 +136,18 @@ def taught_config(
     config = {
         **architecture(model),
         "layout": base.input.layout,
-        "normalization": cfg["normalization"],
+        "normalization": dict(cfg.normalization),
         "clip_length": base.input.clip_length,
         "num_persons": base.input.num_persons,
         "labels": list(result.labels),
         "clip_seconds": result.clip_seconds,
-        **({"data": cfg["data"]} if "data" in cfg else {}),
+        **({"data": cfg.data} if cfg.data is not None else {}),
         "method": _pretraining_method(cfg),
         "training": {
             "protocol": "teach",
             "base": result.base,
             "data": _training_data(result, base, pose),
-            "pretraining": cfg.get("training"),
+            "pretraining": cfg.training,
         },
         "metrics": _metrics(result, command),
         "teach": teach,

@@ -250,7 +250,7 @@ class Finetune(TeachMethod):
         from skelrec.train import train
 
         base = ctx.require_base("fine-tuning")
-        eval_ctx = EvalContext(base.loaded.folder, dict(base.config), "pretrained", data_config(base.config),
+        eval_ctx = EvalContext(base.loaded.folder, base.config, "pretrained", data_config(base.config),
                                "examples", list(ctx.labels))  # fmt: skip
         layout = base.input.layout
         samples = [
