@@ -350,7 +350,7 @@ def test_teach_round_trip(url: str, app_dir: Path, model: Path, teach_clips: dic
         assert sorted(z.namelist()) == ["taught-1/README.md", "taught-1/config.json", "taught-1/model.safetensors"]
         z.extractall(tmp_path)
     _, unzipped = load_model(tmp_path / "taught-1")
-    assert unzipped["labels"] == ["bow", "wave", UNKNOWN_LABEL] == config["labels"]
+    assert list(unzipped.labels) == ["bow", "wave", UNKNOWN_LABEL] == config["labels"]
 
     # the Label tab shows and uses it (its model box now holds its name, which only this session knows)
     info, card = client.predict(name, "cpu", api_name="/model")

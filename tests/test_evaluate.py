@@ -407,10 +407,10 @@ def test_gin_is_finetuned_inside_strl_from_its_pretrained_weights(caches, tmp_pa
     result = run_finetune(ctx, SMOKE, run_dir=tmp_path / "run", device="cpu", progress=False)
     assert result is not None
     model, saved = load_model(result.artifacts["classifier"])
-    assert (saved["encoder"]["name"], saved["head"]["name"]) == ("strl", "linear")
+    assert (saved.encoder.name, saved.head.name) == ("strl", "linear")
     assert model(torch.zeros(2, 1, CLIP, 20, 3)).shape == (2, 10)
     # the fine-tuned STRL classifier is itself a checkpoint to start from: its encoder loads strictly
-    strl = build_encoder("strl", **saved["encoder"]["config"])
+    strl = build_encoder("strl", **saved.encoder.config)
     again = build_method("supervised", strl, SPEC, num_classes=3, pretrained=result.artifacts["classifier"])
     assert all(torch.equal(v, again.encoder.state_dict()[k]) for k, v in model.encoder.state_dict().items())
 
@@ -423,13 +423,13 @@ def test_finetune_through_the_probe_feature_trains_the_bare_encoder_and_a_linear
     result = run_finetune(ctx, settings, run_dir=tmp_path / "run", device="cpu", progress=False)
     assert result is not None and result.settings["pooling"] == pooling and result.settings["downstream"] is False
     model, saved = load_model(result.artifacts["classifier"])
-    assert (saved["encoder"]["name"], saved["head"]["name"]) == ("gin", "linear")  # no STRL around the GIN
-    assert saved["head"]["config"]["pooling"] == pooling
+    assert (saved.encoder.name, saved.head.name) == ("gin", "linear")  # no STRL around the GIN
+    assert saved.head.config["pooling"] == pooling
     x, mask = torch.randn(2, 1, CLIP, 20, 3), torch.ones(2, 1, CLIP, dtype=torch.bool)
     width = extract_features(
         model.encoder, [{"x": x[i], "mask": mask[i], "label": 0} for i in range(2)], pooling=pooling
     )
-    assert saved["head"]["config"]["in_dim"] == width[0].shape[1] == pooled_width(model.encoder, pooling)
+    assert saved.head.config["in_dim"] == width[0].shape[1] == pooled_width(model.encoder, pooling)
     assert model(x, mask).shape == (2, 10)
 
 

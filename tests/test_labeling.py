@@ -39,10 +39,10 @@ from skelrec.labeling import (
     write_outputs,
 )
 from skelrec.labeling.batch import collect_jobs, label_batch
+from skelrec.labeling.render import OverlayPainter, render_overlay
 from skelrec.labeling.writers import srt_time
 from skelrec.models import Classifier, build_encoder, build_head
 from skelrec.pose import PoseSequence
-from skelrec.render import OverlayPainter, render_overlay
 from skelrec.skeleton import Normalization, get_layout, normalize, resample_frames
 from skelrec.video import open_video, write_video
 

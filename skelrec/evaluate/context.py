@@ -37,6 +37,7 @@ from skelrec.datasets.vocabulary import Vocabulary, get_vocabulary
 from skelrec.errors import SkelrecError
 from skelrec.models import Encoder
 from skelrec.skeleton import conversion_matrix
+from skelrec.ssl.supervised import load_pretrained_encoder
 
 __all__ = ["INITS", "EvalContext", "Init", "input_fields", "resolve_protocol"]
 
@@ -189,8 +190,6 @@ class EvalContext:
 
     def build_encoder(self, seed: int = 0) -> Encoder:
         """The checkpoint's encoder (``init="pretrained"``) or a random one of its config (seeded), in eval mode."""
-        from skelrec.ssl.supervised import load_pretrained_encoder
-
         torch.manual_seed(seed)
         encoder = build_model(self.config, with_head=False)
         if self.init == "pretrained":

@@ -52,6 +52,7 @@ from skelrec.evaluate.results import EvalResult
 from skelrec.models import ENCODERS, HEADS
 from skelrec.models.pooling import PooledHeadConfig, check_pooling
 from skelrec.ssl.supervised import Supervised, downstream_encoder
+from skelrec.train import train
 
 __all__ = ["CLASSIFIER_DIR", "FinetuneOutcome", "FinetuneSettings", "finetune_once", "run_finetune"]
 
@@ -273,8 +274,6 @@ def finetune_once(
     A ``run_dir`` holding checkpoints of an earlier run with the same config is resumed (see :mod:`skelrec.train`).
     Returns ``None`` on processes other than rank 0 of a ``torchrun`` launch.
     """
-    from skelrec.train import train
-
     run_dir = Path(run_dir)
     train_part = ctx.part("train") if train_part is None else train_part
     test_part = ctx.part("test")

@@ -24,6 +24,7 @@ from skelrec.checkpoint import CheckpointConfig
 from skelrec.config import AugmentConfig, DataConfig, config_to_dict, section_from_dict
 from skelrec.datasets.transforms import build_transform
 from skelrec.evaluate.context import input_fields
+from skelrec.ssl.macdiff import diffusion_augment, load_macdiff
 from skelrec.teach.base import TeachBase
 from skelrec.teach.clips import ClipSet
 
@@ -86,14 +87,10 @@ class DiffusionAugmenter(Augmenter):
     name = "diffusion"
 
     def __init__(self, base: TeachBase, *, steps: int = 50) -> None:
-        from skelrec.ssl.macdiff import load_macdiff
-
         self.macdiff = load_macdiff(base.loaded.folder, base.device)
         self.steps = steps
 
     def __call__(self, originals: ClipSet, *, copies: int, seed: int = 0) -> ClipSet:
-        from skelrec.ssl.macdiff import diffusion_augment
-
         device = next(self.macdiff.parameters()).device
         generator = torch.Generator(device).manual_seed(seed)
         out = diffusion_augment(

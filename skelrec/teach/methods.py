@@ -37,6 +37,7 @@ from skelrec.registry import Registry
 from skelrec.teach.augment import data_config
 from skelrec.teach.base import DEFAULT_POOLING, TeachBase
 from skelrec.teach.clips import ClipSet
+from skelrec.train import train
 
 __all__ = [
     "TEACH_METHODS",
@@ -247,8 +248,6 @@ class Finetune(TeachMethod):
     device: str = "cpu"
 
     def fit(self, rows: ClipSet, ctx: FitContext, *, unknown_threshold: float | None = None) -> nn.Module:
-        from skelrec.train import train
-
         base = ctx.require_base("fine-tuning")
         eval_ctx = EvalContext(base.loaded.folder, base.config, "pretrained", data_config(base.config),
                                "examples", list(ctx.labels))  # fmt: skip
