@@ -81,12 +81,12 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.shared_data import prepare_shared_caches  # noqa: E402
 from skelrec.checkpoint import build_model  # noqa: E402
 from skelrec.datasets.cache import PreparedDataset  # noqa: E402
 from skelrec.errors import SkelrecError  # noqa: E402
 from skelrec.evaluate import POOLINGS  # noqa: E402
 from skelrec.hub.loading import LoadedModel  # noqa: E402
-from skelrec.paths import prepare_shared_caches  # noqa: E402
 from skelrec.teach import (  # noqa: E402
     DEFAULT_POOLING,
     UNKNOWN_LABEL,

@@ -34,7 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from skelrec.paths import prepare_shared_caches, shared_data_dir  # noqa: E402
+from benchmarks.shared_data import prepare_shared_caches  # noqa: E402
+from skelrec.paths import shared_data_dir  # noqa: E402
 
 RUN = ROOT / "runs" / "default"
 WEIGHTS = ROOT / "weights" / "default"

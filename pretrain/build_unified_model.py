@@ -44,7 +44,8 @@ sys.path.insert(0, str(ROOT / "pretrain"))
 
 from build_default_model import INIT_WORDS, INITS, TERMS, bridge, bridging_augmentations, pretrain  # noqa: E402
 
-from skelrec.paths import prepare_shared_caches, shipped_weights_dir  # noqa: E402
+from benchmarks.shared_data import prepare_shared_caches  # noqa: E402
+from skelrec.paths import shipped_weights_dir  # noqa: E402
 
 log = logging.getLogger("build_unified_model")
 
