@@ -242,8 +242,9 @@ def open_set_rates(
     the threshold-free AUROC of its max similarity (module docstring)."""
     rng = np.random.default_rng(seed)
     method = build_teach_method("prototype")
-    rates: dict[float, dict[str, list[float]]] = {s: {"known_accepted": [], "known_correct": [],
-                                                      "unknown_rejected": []} for s in ratios}  # fmt: skip
+    rates: dict[float, dict[str, list[float]]] = {
+        s: {"known_accepted": [], "known_correct": [], "unknown_rejected": []} for s in ratios
+    }
     areas = []
     for episode in range(episodes):
         s, sy, q, qy = sample_episode(feats.labels, classes, ways, shots, queries, rng)
@@ -254,8 +255,12 @@ def open_set_rates(
         held_out = cross_validate(method, support, ctx)
         head = method.fit(support, ctx)
         with torch.no_grad():
-            areas.append(auroc(head.similarities(feats.queries[q]).max(1).values.numpy(),
-                               head.similarities(feats.queries[unknown]).max(1).values.numpy()))  # fmt: skip
+            areas.append(
+                auroc(
+                    head.similarities(feats.queries[q]).max(1).values.numpy(),
+                    head.similarities(feats.queries[unknown]).max(1).values.numpy(),
+                )
+            )
         for sig, acc in rates.items():
             head = method.fit(support, ctx, unknown_threshold=calibrate_threshold(held_out, ratio=sig).threshold)
             with torch.no_grad():
@@ -272,8 +277,12 @@ def open_set_rates(
 
 def summary(values: list[float]) -> dict[str, float]:
     arr = 100 * np.asarray(values)
-    return {"mean": round(float(arr.mean()), 2), "std": round(float(arr.std()), 2),
-            "ci95": round(float(1.96 * arr.std() / np.sqrt(len(arr))), 2), "episodes": len(arr)}  # fmt: skip
+    return {
+        "mean": round(float(arr.mean()), 2),
+        "std": round(float(arr.std()), 2),
+        "ci95": round(float(1.96 * arr.std() / np.sqrt(len(arr))), 2),
+        "episodes": len(arr),
+    }
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -320,8 +329,15 @@ def cross_person_episode(
     others = ~own
     known = np.flatnonzero(others & np.isin(labels, actions))
     unknown = np.flatnonzero(others & ~np.isin(labels, actions))
-    return CrossPersonEpisode(subject, actions, support, np.repeat(np.arange(ways), shots), known,
-                              np.searchsorted(actions, labels[known]), unknown)  # fmt: skip
+    return CrossPersonEpisode(
+        subject,
+        actions,
+        support,
+        np.repeat(np.arange(ways), shots),
+        known,
+        np.searchsorted(actions, labels[known]),
+        unknown,
+    )
 
 
 @dataclass
@@ -487,8 +503,12 @@ def run_cross_person(args: argparse.Namespace, log: Callable[[str], None] = prin
                 )
             )
         trained = excluded_classes(base, PreparedDataset(CACHES / dataset))
-        parts[spec] = {"clips": len(labels), "subjects": sorted(int(s) for s in np.unique(subjects)),
-                       "classes_the_base_was_trained_on": len(trained), "rows": rows}  # fmt: skip
+        parts[spec] = {
+            "clips": len(labels),
+            "subjects": sorted(int(s) for s in np.unique(subjects)),
+            "classes_the_base_was_trained_on": len(trained),
+            "rows": rows,
+        }
     return {
         "base": base.loaded.source,
         "settings": dict(vars(settings)),
@@ -610,8 +630,10 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[st
                 row[f"open_set_{k}shot"] = open_set_rates(feats, allowed, ratios=args.ratios, shots=k, **common)
             row["seconds"] = round(time.perf_counter() - started, 1)
             rows[name] = row
-            log(f"{dataset} {name}: " + ", ".join(f"{k} {v['mean']}" for k, v in row.items() if "shot" in k
-                                                    and "mean" in v))  # fmt: skip
+            log(
+                f"{dataset} {name}: "
+                + ", ".join(f"{k} {v['mean']}" for k, v in row.items() if "shot" in k and "mean" in v)
+            )
         results[dataset] = {"clips": len(data), "classes": len(classes), "split": DATASETS[dataset], "rows": rows}
     return {"encoders": encoders, "datasets": results}
 
@@ -623,12 +645,21 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=["prototype", "knn"], choices=["prototype", "knn", "linear"])
     parser.add_argument("--ways", type=int, default=5)
     parser.add_argument("--shots", type=int, nargs="+", default=[1, 3, 5])
-    parser.add_argument("--pooling", default=DEFAULT_POOLING, choices=list(POOLINGS),
-                        help="encoder feature a taught head reads (skelrec teach --pooling)")  # fmt: skip
+    parser.add_argument(
+        "--pooling",
+        default=DEFAULT_POOLING,
+        choices=list(POOLINGS),
+        help="encoder feature a taught head reads (skelrec teach --pooling)",
+    )
     parser.add_argument("--queries", type=int, default=5)
-    parser.add_argument("--query-window", type=float, default=None, metavar="SHORTEST",
-                        help="classify random windows of the query clips (SHORTEST..100%% of their frames, random "
-                        "offset) instead of the whole clips, as a sliding labeling window sees them")  # fmt: skip
+    parser.add_argument(
+        "--query-window",
+        type=float,
+        default=None,
+        metavar="SHORTEST",
+        help="classify random windows of the query clips (SHORTEST..100%% of their frames, random "
+        "offset) instead of the whole clips, as a sliding labeling window sees them",
+    )
     parser.add_argument("--episodes", type=int, default=600)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (tiny models: 1 is fastest)")

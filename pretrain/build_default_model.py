@@ -42,18 +42,30 @@ WEIGHTS = ROOT / "weights" / "default"
 REPO_ID = "skelrec/utd-mhad-actions-kinect20"
 BRIDGE_RESULT = ROOT / "benchmarks" / "results" / "default_model_bridge.json"
 TRAINING_DATA = [  # what the card lists: every dataset the run read (self-supervised + labelled)
-    {"id": "utd_mhad", "name": "UTD-MHAD (skeletons, 27 actions; subjects 1, 3, 5, 7)",
-     "url": "https://personal.utdallas.edu/~kehtar/UTD-MHAD.html"},
-    {"id": "nw_ucla", "name": "Northwestern-UCLA Multiview Action 3D (self-supervised only)",
-     "url": "https://wangjiangb.github.io/my_data.html"},
+    {
+        "id": "utd_mhad",
+        "name": "UTD-MHAD (skeletons, 27 actions; subjects 1, 3, 5, 7)",
+        "url": "https://personal.utdallas.edu/~kehtar/UTD-MHAD.html",
+    },
+    {
+        "id": "nw_ucla",
+        "name": "Northwestern-UCLA Multiview Action 3D (self-supervised only)",
+        "url": "https://wangjiangb.github.io/my_data.html",
+    },
     {"id": "msr_action3d", "name": "MSR Action3D (self-supervised only)"},
-    {"id": "pku_mmd", "name": "PKU-MMD phase 1, 25 sequences (self-supervised only)",
-     "url": "https://www.icst.pku.edu.cn/struct/Projects/PKUMMD.html"},
-    {"id": "ntu60", "name": "NTU RGB+D 60, 60 samples (self-supervised only)",
-     "url": "https://rose1.ntu.edu.sg/dataset/actionRecognition/"},
+    {
+        "id": "pku_mmd",
+        "name": "PKU-MMD phase 1, 25 sequences (self-supervised only)",
+        "url": "https://www.icst.pku.edu.cn/struct/Projects/PKUMMD.html",
+    },
+    {
+        "id": "ntu60",
+        "name": "NTU RGB+D 60, 60 samples (self-supervised only)",
+        "url": "https://rose1.ntu.edu.sg/dataset/actionRecognition/",
+    },
     {"id": "msrc12", "name": "MSRC-12, 4 recordings (self-supervised only)"},
     {"id": "msr_daily_activity3d", "name": "MSR DailyActivity3D, 1 recording (self-supervised only)"},
-]  # fmt: skip
+]
 INITS = ("pretrained", "random")  # fine-tuning from the self-supervised weights / from scratch (the control)
 TERMS = "research use only; the dataset is not redistributed with the model"
 
@@ -109,8 +121,10 @@ def macdiff_statistics(config: Path) -> list[str]:
     ds = build_dataset(cfg.data, train=True, seed=0)
     clips = [ds[i] for i in range(len(ds))]
     mean, var = input_statistics(torch.stack([c["x"] for c in clips]), torch.stack([c["mask"] for c in clips]))
-    return [f"method.kwargs.input_mean=[{','.join(f'{v:.4f}' for v in mean)}]",
-            f"method.kwargs.input_var=[{','.join(f'{v:.4f}' for v in var)}]"]  # fmt: skip
+    return [
+        f"method.kwargs.input_mean=[{','.join(f'{v:.4f}' for v in mean)}]",
+        f"method.kwargs.input_var=[{','.join(f'{v:.4f}' for v in var)}]",
+    ]
 
 
 def bridging_augmentations() -> dict:
@@ -124,11 +138,29 @@ def finetune(encoder: Path, init: str, epochs: int, lr: float, batch_size: int) 
     """Fine-tune on UTD-MHAD cross-subject from the self-supervised weights (``init="pretrained"``, layer decay 1.0)
     or from a random encoder of the same architecture (``"random"``), with the bridging augmentations."""
     skelrec(
-        "evaluate", "finetune", str(encoder), "--data", "caches/utd_mhad", "--protocol", "xsub", "--init", init,
-        "--epochs", str(epochs), "--lr", str(lr), "--batch-size", str(batch_size), "--layer-decay", "1.0",
+        "evaluate",
+        "finetune",
+        str(encoder),
+        "--data",
+        "caches/utd_mhad",
+        "--protocol",
+        "xsub",
+        "--init",
+        init,
+        "--epochs",
+        str(epochs),
+        "--lr",
+        str(lr),
+        "--batch-size",
+        str(batch_size),
+        "--layer-decay",
+        "1.0",
         *(f"--augment={key}={json.dumps(value)}" for key, value in bridging_augmentations().items()),
-        "--out", str(RUN / f"finetune_{init}.json"), "--run-dir", str(RUN / f"finetune_{init}"),
-    )  # fmt: skip
+        "--out",
+        str(RUN / f"finetune_{init}.json"),
+        "--run-dir",
+        str(RUN / f"finetune_{init}"),
+    )
     return RUN / f"finetune_{init}" / "classifier"
 
 
@@ -165,8 +197,10 @@ def bridge(classifier: Path, *, run: Path = RUN, out: Path = BRIDGE_RESULT, comm
             feats[name] = loaded.model.features(xt, mt)[0].numpy()
             probs[name] = torch.softmax(loaded.model(xt, mt), -1)[0].numpy()
     labels = loaded.config.labels
-    cos = float(np.dot(feats["kinect"], feats["mediapipe"]) /
-                (np.linalg.norm(feats["kinect"]) * np.linalg.norm(feats["mediapipe"])))  # fmt: skip
+    cos = float(
+        np.dot(feats["kinect"], feats["mediapipe"])
+        / (np.linalg.norm(feats["kinect"]) * np.linalg.norm(feats["mediapipe"]))
+    )
     top = {k: [labels[i] for i in np.argsort(-p)[:5]] for k, p in probs.items()}
     result = {
         "benchmark": "default_model_bridge",

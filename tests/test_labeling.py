@@ -57,12 +57,21 @@ CLIP = 16
 # ------------------------------------------------------------------------------------------------------------------
 
 _HALF = {  # (x, y, z) of the left-side joint; the right side mirrors x
-    "eye_inner": (0.02, -0.65, -0.09), "eye": (0.035, -0.65, -0.09), "eye_outer": (0.05, -0.65, -0.08),
-    "ear": (0.08, -0.63, 0.0), "shoulder": (0.18, -0.45, 0.0), "hip": (0.1, 0.0, 0.0),
-    "knee": (0.1, 0.42, 0.0), "ankle": (0.1, 0.82, 0.02), "heel": (0.1, 0.86, 0.05), "foot_index": (0.1, 0.88, -0.08),
-}  # fmt: skip
-_ARM = {"down": {"elbow": (0.22, -0.2, 0.0), "wrist": (0.24, 0.02, 0.0)},
-        "up": {"elbow": (0.22, -0.7, 0.0), "wrist": (0.24, -0.95, 0.0)}}  # fmt: skip
+    "eye_inner": (0.02, -0.65, -0.09),
+    "eye": (0.035, -0.65, -0.09),
+    "eye_outer": (0.05, -0.65, -0.08),
+    "ear": (0.08, -0.63, 0.0),
+    "shoulder": (0.18, -0.45, 0.0),
+    "hip": (0.1, 0.0, 0.0),
+    "knee": (0.1, 0.42, 0.0),
+    "ankle": (0.1, 0.82, 0.02),
+    "heel": (0.1, 0.86, 0.05),
+    "foot_index": (0.1, 0.88, -0.08),
+}
+_ARM = {
+    "down": {"elbow": (0.22, -0.2, 0.0), "wrist": (0.24, 0.02, 0.0)},
+    "up": {"elbow": (0.22, -0.7, 0.0), "wrist": (0.24, -0.95, 0.0)},
+}
 
 
 def posture(left: str, right: str) -> np.ndarray:
@@ -242,8 +251,12 @@ def test_decisions_and_segments():
     assert d[2] == Decision("uncertain", NO_ACTION, pytest.approx(0.55))
     segs = merge_segments(ws, d)
     assert [(s.start, s.end, s.label) for s in segs] == [
-        (0.0, 2.0, "a"), (2.0, 3.0, NO_ACTION), (3.0, 4.0, "b"), (4.0, 5.0, NO_PERSON), (5.0, 6.0, "b")
-    ]  # fmt: skip
+        (0.0, 2.0, "a"),
+        (2.0, 3.0, NO_ACTION),
+        (3.0, 4.0, "b"),
+        (4.0, 5.0, NO_PERSON),
+        (5.0, 6.0, "b"),
+    ]
     assert segs[0].score == pytest.approx(0.85) and segs[3].score is None
 
 
@@ -421,8 +434,11 @@ def test_collect_jobs(tmp_path: Path):
     (tmp_path / "empty").mkdir()
     jobs, problems = collect_jobs([tmp_path / "a", tmp_path / "b", tmp_path / "missing.mp4", tmp_path / "empty"])
     assert [(j.source.relative_to(tmp_path).as_posix(), j.stem) for j in jobs] == [
-        ("a/x.mp4", "a_x"), ("b/x.mp4", "b_x"), ("b/y.MOV", "y"), ("missing.mp4", "missing")
-    ]  # fmt: skip
+        ("a/x.mp4", "a_x"),
+        ("b/x.mp4", "b_x"),
+        ("b/y.MOV", "y"),
+        ("missing.mp4", "missing"),
+    ]
     assert [(p.source.name, p.status) for p in problems] == [("empty", "failed")]
     assert "no video files" in problems[0].message
 

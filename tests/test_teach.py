@@ -104,14 +104,22 @@ def three_moves(root: Path, per_action: int = 3) -> Path:
 
 
 def base_config(encoder: torch.nn.Module, **fields) -> dict:
-    return {**architecture(encoder), "layout": "kinect20", "normalization": NORMALIZATION, "clip_length": CLIP,
-            "num_persons": 1, "labels": None, **fields}  # fmt: skip
+    return {
+        **architecture(encoder),
+        "layout": "kinect20",
+        "normalization": NORMALIZATION,
+        "clip_length": CLIP,
+        "num_persons": 1,
+        "labels": None,
+        **fields,
+    }
 
 
 def tiny_encoder() -> torch.nn.Module:
     torch.manual_seed(0)
-    return build_encoder("transformer", in_channels=3, num_joints=20, num_frames=CLIP, depth=1, embed_dim=16,
-                         num_heads=2)  # fmt: skip
+    return build_encoder(
+        "transformer", in_channels=3, num_joints=20, num_frames=CLIP, depth=1, embed_dim=16, num_heads=2
+    )
 
 
 @pytest.fixture(scope="module")
@@ -218,11 +226,14 @@ def test_leave_one_out_accuracy_by_hand():
     assert held.correct.tolist() == [True, True, False, True, True, False]
     assert held.accuracy == pytest.approx(0.8)
     assert [(a.label, a.clips, a.correct) for a in held.per_action(["A", "B", "C"])] == [
-        ("A", 3, 2), ("B", 2, 2), ("C", 1, None)
-    ]  # fmt: skip
+        ("A", 3, 2),
+        ("B", 2, 2),
+        ("C", 1, None),
+    ]
     # own-class similarity of A's third clip: cos((0, 1), normalize((1, 0) + normalize((0.9, 0.1))))
-    proto = torch.nn.functional.normalize(torch.tensor([1.0, 0]) + torch.nn.functional.normalize(
-        torch.tensor([0.9, 0.1]), dim=0), dim=0)  # fmt: skip
+    proto = torch.nn.functional.normalize(
+        torch.tensor([1.0, 0]) + torch.nn.functional.normalize(torch.tensor([0.9, 0.1]), dim=0), dim=0
+    )
     assert held.own_similarities()[2] == pytest.approx(float(proto[1]), abs=1e-5)
 
 
@@ -290,8 +301,9 @@ def test_leave_one_person_out_holds_out_every_person_at_once():
     clips alone; her C leaves no clip of C behind, so it is not counted."""
     clips = hand_clips([[1, 0], [0, 1], [1, 0.2], [0.2, 1], [-1, -1]], [0, 1, 0, 1, 2])
     persons = np.array(["alice", "alice", "bob", "bob", "alice"])
-    held = cross_validate(build_teach_method("prototype", center=False), clips, FitContext(("A", "B", "C")),
-                          groups=persons)  # fmt: skip
+    held = cross_validate(
+        build_teach_method("prototype", center=False), clips, FitContext(("A", "B", "C")), groups=persons
+    )
     assert held is not None and held.folds == 2 and held.grouped and not held.leave_one_out
     assert held.counted.tolist() == [True, True, True, True, False]
     assert held.accuracy == 1.0
@@ -414,8 +426,9 @@ def test_other_frozen_encoder_methods(base: Path, examples: Path, tmp_path: Path
 def test_a_pooled_feature_is_taught_recorded_and_applied_when_labelling(base: Path, examples: Path, tmp_path: Path):
     from skelrec.models.pooling import SEGMENTS
 
-    result = teach(examples, tmp_path / "grid", base=base, settings=TeachSettings(pooling="segment_joints"),
-                   device="cpu")  # fmt: skip
+    result = teach(
+        examples, tmp_path / "grid", base=base, settings=TeachSettings(pooling="segment_joints"), device="cpu"
+    )
     assert result.accuracy == 1.0
     _, config = load_model(tmp_path / "grid")
     assert config.head.config["pooling"] == config.extra["teach"]["pooling"] == "segment_joints"
@@ -456,15 +469,19 @@ def test_skeleton_augmentation_multiplies_the_examples(base: Path, examples: Pat
     result = teach(examples, tmp_path / "aug", base=base, settings=settings, device="cpu")
     assert (result.augment, result.copies) == ("skeleton", 2)
     assert json.loads((tmp_path / "aug" / "config.json").read_text())["teach"]["augment"] == {
-        "kind": "skeleton", "copies": 2
-    }  # fmt: skip
+        "kind": "skeleton",
+        "copies": 2,
+    }
 
 
 def test_diffusion_augmentation_with_a_macdiff_base(examples: Path, tmp_path: Path):
     options = {"decoder_dim": 16, "decoder_depth": 1, "decoder_heads": 2, "diffusion_steps": 100}
     method = build_method("macdiff", tiny_encoder(), InputSpec("kinect20", CLIP, 1, 3), **options)
-    macdiff = save_checkpoint(tmp_path / "macdiff", method.export_state(),
-                              base_config(method.encoder, method={"name": "macdiff", "kwargs": options}))  # fmt: skip
+    macdiff = save_checkpoint(
+        tmp_path / "macdiff",
+        method.export_state(),
+        base_config(method.encoder, method={"name": "macdiff", "kwargs": options}),
+    )
     settings = TeachSettings(augment=True, copies=2, diffusion_steps=2)
     result = teach(examples, tmp_path / "aug", base=macdiff, settings=settings, device="cpu")
     assert (result.augment, result.copies) == ("diffusion", 2)
@@ -515,8 +532,17 @@ def test_a_clip_too_short_for_the_model_is_named(base: Path, tmp_path: Path):
 def test_a_base_model_without_an_encoder_is_refused(examples: Path, tmp_path: Path):
     folder = tmp_path / "broken"
     folder.mkdir()
-    config = {"format_version": 1, "skelrec_version": "0.1.0", "encoder": None, "head": None, "layout": "kinect20",
-              "normalization": NORMALIZATION, "clip_length": CLIP, "num_persons": 1, "labels": None}  # fmt: skip
+    config = {
+        "format_version": 1,
+        "skelrec_version": "0.1.0",
+        "encoder": None,
+        "head": None,
+        "layout": "kinect20",
+        "normalization": NORMALIZATION,
+        "clip_length": CLIP,
+        "num_persons": 1,
+        "labels": None,
+    }
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(SkelrecError, match=r"cannot use base model .*broken: .*\"encoder\" must be"):
         teach(examples, tmp_path / "out", base=folder, device="cpu")
@@ -529,9 +555,24 @@ def test_a_base_model_without_an_encoder_is_refused(examples: Path, tmp_path: Pa
 
 def test_cli_teach(base: Path, examples: Path, tmp_path: Path):
     out = tmp_path / "cli"
-    result = CliRunner().invoke(app, ["teach", str(examples), "--out", str(out), "--base", str(base),
-                                      "--method", "knn", "--closed-set", "--pooling", "joints",
-                                      "--device", "cpu"])  # fmt: skip
+    result = CliRunner().invoke(
+        app,
+        [
+            "teach",
+            str(examples),
+            "--out",
+            str(out),
+            "--base",
+            str(base),
+            "--method",
+            "knn",
+            "--closed-set",
+            "--pooling",
+            "joints",
+            "--device",
+            "cpu",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "taught 3 action(s) from 9 clip(s) with knn (closed set)" in result.output
     assert "leave-one-out accuracy: 100.0 %" in result.output

@@ -49,8 +49,9 @@ def _copies(originals: ClipSet, x: torch.Tensor, mask: torch.Tensor, source: tor
     """Generated rows ``x`` ``(R, M, T, V, C)`` from the originals' rows ``source`` ``(R,)``."""
     rows = source.long()
     training = list(x.numpy())
-    return ClipSet(x, mask, originals.labels[rows], originals.source[rows], torch.zeros(len(rows), dtype=torch.bool),
-                   training)  # fmt: skip
+    return ClipSet(
+        x, mask, originals.labels[rows], originals.source[rows], torch.zeros(len(rows), dtype=torch.bool), training
+    )
 
 
 class Augmenter(ABC):

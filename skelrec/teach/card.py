@@ -117,9 +117,14 @@ def taught_config(
             for a in result.actions
         ],
         "skipped": [{"clip": str(s.path), "reason": s.reason} for s in result.skipped],
-        "held_out": None if held is None else {
-            "protocol": result.protocol, "folds": held.folds, "accuracy": result.accuracy,
-            "counted_clips": int(held.counted.sum()), "rejected_as_unknown": result.rejected,
+        "held_out": None
+        if held is None
+        else {
+            "protocol": result.protocol,
+            "folds": held.folds,
+            "accuracy": result.accuracy,
+            "counted_clips": int(held.counted.sum()),
+            "rejected_as_unknown": result.rejected,
             "meaning": result.caveat,
         },
         "persons": sorted(set(result.persons)),
@@ -132,7 +137,7 @@ def taught_config(
         "mirrored": mirrored,
         "seed": settings.seed,
         "command": command,
-    }  # fmt: skip
+    }
     config = {
         **architecture(model),
         "layout": base.input.layout,
@@ -193,8 +198,11 @@ def card_section(result: TeachResult, settings: TeachSettings) -> str:
         accuracy,
     ]
     if result.open_set is not None:
-        lines += ["", f"Open set: a clip is labelled `{UNKNOWN_LABEL}` when its similarity to the nearest taught "
-                  f"action is below **{result.open_set.threshold:.4f}** ({result.open_set.rule()})."]  # fmt: skip
+        lines += [
+            "",
+            f"Open set: a clip is labelled `{UNKNOWN_LABEL}` when its similarity to the nearest taught "
+            f"action is below **{result.open_set.threshold:.4f}** ({result.open_set.rule()}).",
+        ]
     if result.augment is not None:
         lines += ["", f"Augmentation: {result.copies} `{result.augment}` copies per example clip."]
     if result.skipped:
