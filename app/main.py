@@ -237,9 +237,13 @@ def build_app(
             settings = TeachSettings(method=method, open_set=open_set, augment=augment, pooling=pooling)
             base_model, _ = resolve_model(base, session.id)
             taught = session.build(
-                base=base_model, settings=settings, mirrored=mirrored, device=device, pose_cache=service.poses,
+                base=base_model,
+                settings=settings,
+                mirrored=mirrored,
+                device=device,
+                pose_cache=service.poses,
                 progress=report,
-            )  # fmt: skip
+            )
         except SkelrecError as err:
             log.info("cannot teach session %s: %s", session.id, err)
             raise gr.Error(str(err), title="Cannot build", print_exception=False) from None
@@ -267,9 +271,10 @@ def build_app(
                         if example is not None:
                             gr.Examples([[str(example)]], inputs=[video_in], label=EXAMPLE_CAPTION)
                         mirrored = gr.Checkbox(
-                            False, label="Mirrored video",
+                            False,
+                            label="Mirrored video",
                             info="Left and right are swapped, as in a selfie-mode recording",
-                        )  # fmt: skip
+                        )
                         run = gr.Button(RUN_LABEL, variant="primary", elem_id="run")
                         status = gr.Markdown(elem_id="status", min_height=24)  # the run's progress, then its summary
                     with gr.Column(scale=3, elem_id="results"):
@@ -279,16 +284,28 @@ def build_app(
                         top = gr.Label(num_top_classes=5, label="Whole clip", elem_id="top-labels")
                         timeline = gr.LinePlot(
                             None,
-                            x="time", y="probability", color="class", y_lim=[0, 1], x_axis_format="~g",
-                            x_title="time (s)", y_title="probability (smoothed)", label="Timeline (top classes)",
+                            x="time",
+                            y="probability",
+                            color="class",
+                            y_lim=[0, 1],
+                            x_axis_format="~g",
+                            x_title="time (s)",
+                            y_title="probability (smoothed)",
+                            label="Timeline (top classes)",
                             elem_id="timeline",
-                        )  # fmt: skip
+                        )
                         timeline_bars = gr.BarPlot(
                             None,
-                            x="window", y="probability", color="class", y_lim=[0, 1], visible=False,
-                            x_title="window", y_title="probability (smoothed)", label="Windows (top classes)",
+                            x="window",
+                            y="probability",
+                            color="class",
+                            y_lim=[0, 1],
+                            visible=False,
+                            x_title="window",
+                            y_title="probability (smoothed)",
+                            label="Windows (top classes)",
                             elem_id="timeline-bars",
-                        )  # fmt: skip
+                        )
                         segments = gr.Dataframe(
                             headers=SEGMENT_COLUMNS, label="Segments (seconds)", interactive=False, elem_id="segments"
                         )
@@ -307,17 +324,28 @@ def build_app(
                     with gr.Column(scale=2), gr.Accordion("Settings", open=False):
                         device = gr.Dropdown(device_choices(), value="auto", label="Device", info=device_status())
                         window_stride = gr.Slider(
-                            0.1, 2.0, value=DEFAULT_STRIDE, step=0.1, label="Window stride (s)",
+                            0.1,
+                            2.0,
+                            value=DEFAULT_STRIDE,
+                            step=0.1,
+                            label="Window stride (s)",
                             info="Time between the starts of two windows the model classifies",
-                        )  # fmt: skip
+                        )
                         smoothing = gr.Dropdown(
-                            SMOOTHING_CHOICES, value="moving_average", allow_custom_value=True, label="Smoothing",
+                            SMOOTHING_CHOICES,
+                            value="moving_average",
+                            allow_custom_value=True,
+                            label="Smoothing",
                             info="Over neighbouring windows: none, moving_average[:windows], ema[:alpha]",
-                        )  # fmt: skip
+                        )
                         min_confidence = gr.Slider(
-                            0.0, 1.0, value=0.4, step=0.05, label="Minimum confidence",
+                            0.0,
+                            1.0,
+                            value=0.4,
+                            step=0.05,
+                            label="Minimum confidence",
                             info="Below it a window is labelled 'no action'",
-                        )  # fmt: skip
+                        )
 
             with gr.Tab("Teach", id="teach", elem_id="teach-tab"), gr.Row():
                 with gr.Column(scale=2):
@@ -331,9 +359,11 @@ def build_app(
                         elem_classes=["playable-preview"],
                     )
                     teach_files = gr.File(
-                        label="... or upload several clips", file_count="multiple", file_types=["video"],
+                        label="... or upload several clips",
+                        file_count="multiple",
+                        file_types=["video"],
                         elem_id="teach-files",
-                    )  # fmt: skip
+                    )
                     add = gr.Button("Add clips", elem_id="teach-add")
                     actions = gr.Dataframe(
                         headers=ACTION_COLUMNS, label="Actions", interactive=False, elem_id="teach-actions"
@@ -343,9 +373,11 @@ def build_app(
                         remove = gr.Button("Remove action", size="sm", scale=1, elem_id="teach-remove")
                 with gr.Column(scale=3):
                     method = gr.Radio(
-                        list(APP_METHODS), value=APP_METHODS[0], label="Method",
+                        list(APP_METHODS),
+                        value=APP_METHODS[0],
+                        label="Method",
                         info="prototype: nearest action mean; knn: nearest clips; linear: a trained linear head",
-                    )  # fmt: skip
+                    )
                     open_set = gr.Checkbox(
                         True, label="Open set", info="Label clips unlike every taught action 'unknown' (prototype, knn)"
                     )
@@ -353,10 +385,13 @@ def build_app(
                         False, label="Augment", info="Add generated variations of every clip (slower)"
                     )
                     pooling = gr.Dropdown(
-                        list(POOLINGS), value=DEFAULT_POOLING, label="Feature", elem_id="teach-pooling",
+                        list(POOLINGS),
+                        value=DEFAULT_POOLING,
+                        label="Feature",
+                        elem_id="teach-pooling",
                         info="What the head compares: joints (each joint over the clip), segment_joints (each joint "
                         "in four ordered parts: for actions that differ only in direction or order), mean, segments",
-                    )  # fmt: skip
+                    )
                     teach_mirrored = gr.Checkbox(
                         False, label="Mirrored clips", info="Uploaded selfie-mode videos (left and right swapped)"
                     )
@@ -369,9 +404,11 @@ def build_app(
                     build = gr.Button(BUILD_LABEL, variant="primary", elem_id="teach-build")
                     teach_status = gr.Markdown(label="Taught model", elem_id="teach-status", min_height=24)
                     accuracy = gr.Dataframe(
-                        headers=RESULT_COLUMNS, label="Accuracy per action (each clip held out in turn)",
-                        interactive=False, elem_id="teach-accuracy",
-                    )  # fmt: skip
+                        headers=RESULT_COLUMNS,
+                        label="Accuracy per action (each clip held out in turn)",
+                        interactive=False,
+                        elem_id="teach-accuracy",
+                    )
                     taught_zip = gr.File(label="Taught model (zip)", interactive=False, elem_id="teach-zip")
 
         # ---- wiring ------------------------------------------------------------------------------------------
@@ -383,8 +420,9 @@ def build_app(
         model_box.submit(show_model, model_inputs, model_outputs, api_visibility="private", **loading)
         for video, state, mirror in ((video_in, upload, mirrored), (teach_video, teach_upload, teach_mirrored)):
             video.upload(make_preview, video, [video, state], api_visibility="private", show_progress="minimal")
-            video.stop_recording(lambda: (WEBCAM_RECORDING_MIRRORED, None), None, [mirror, state],
-                                 api_visibility="private")  # fmt: skip
+            video.stop_recording(
+                lambda: (WEBCAM_RECORDING_MIRRORED, None), None, [mirror, state], api_visibility="private"
+            )
             video.clear(lambda: None, None, state, api_visibility="private")
         _while_running(run, RUNNING_LABEL).then(
             label,
@@ -427,8 +465,13 @@ def _while_running(button: gr.Button, running: str) -> Any:
 
 def _idle(button: gr.Button, label: str) -> dict[str, Any]:
     """The arguments of the event (chained with ``.then``: after success or failure) that re-enables ``button``."""
-    return {"fn": lambda: gr.Button(label, interactive=True), "inputs": None, "outputs": button, "queue": False,
-            "api_visibility": "private"}  # fmt: skip
+    return {
+        "fn": lambda: gr.Button(label, interactive=True),
+        "inputs": None,
+        "outputs": button,
+        "queue": False,
+        "api_visibility": "private",
+    }
 
 
 def _original(video: str | None, upload: dict[str, str] | None) -> tuple[str | None, str]:

@@ -2,7 +2,7 @@
 
 :class:`LabelingService` keeps a few loaded models (a small LRU cache), checks an input video, runs the
 :class:`~skelrec.labeling.Labeler` with the settings a user chose, and writes every output of a run: the overlay
-video (:func:`skelrec.render.render_overlay`) and the JSON and CSV files ``skelrec label`` writes
+video (:func:`skelrec.labeling.render.render_overlay`) and the JSON and CSV files ``skelrec label`` writes
 (:func:`skelrec.labeling.write_outputs`). :class:`RunOutputs` turns the result into what the page shows: top-k
 scores of the whole clip, a per-window probability timeline and the segment table. Every bad input (not a video,
 corrupt, too long, nobody in view, an unusable model) raises a one-line :class:`~skelrec.errors.SkelrecError`.
@@ -41,7 +41,7 @@ from skelrec.labeling import (
     decide,
     write_outputs,
 )
-from skelrec.render import render_overlay
+from skelrec.labeling.render import render_overlay
 from skelrec.video import VideoInfo, open_video
 
 __all__ = [
@@ -118,10 +118,10 @@ def describe_model(loaded: LoadedModel, shown: str) -> str:
     cfg = loaded.config
     where = shown if loaded.commit is None else f"{shown} @ {loaded.commit[:10]}"
     device = next(loaded.model.parameters()).device
-    labels = list(cfg.get("labels") or [])
+    labels = list(cfg.labels or [])
     return (
-        f"**Model** `{where}` on `{device}`: layout `{cfg.get('layout', '?')}`, "
-        f"clip of {cfg.get('clip_length', '?')} frames.\n\n"
+        f"**Model** `{where}` on `{device}`: layout `{cfg.layout}`, "
+        f"clip of {cfg.clip_length} frames.\n\n"
         f"<details><summary><b>{len(labels)} labels</b></summary>\n\n{', '.join(labels)}\n\n</details>"
     )
 

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from skelrec.checkpoint import CONFIG_NAME, WEIGHTS_NAME
 from skelrec.errors import SkelrecError
 from skelrec.files import atomic_write
-from skelrec.hub import CONFIG_NAME, WEIGHTS_NAME
 from skelrec.teach.examples import CLIP_SUFFIXES, UNKNOWN_LABEL, action_label, label_key
 from skelrec.teach.teach import TeachProgress, TeachResult, TeachSettings, teach
 from skelrec.video import VIDEO_SUFFIXES
@@ -238,8 +238,16 @@ class TeachSession:
         numbers = [int(m.group(1)) for p in self.models.glob("taught-*") if (m := _MODEL_NUMBER.match(p.name))]
         folder = self.models / f"taught-{max(numbers, default=0) + 1}"
         try:
-            result = teach(self.examples, folder, base=base, settings=settings, mirrored=mirrored, device=device,
-                           pose_cache=pose_cache, progress=progress)  # fmt: skip
+            result = teach(
+                self.examples,
+                folder,
+                base=base,
+                settings=settings,
+                mirrored=mirrored,
+                device=device,
+                pose_cache=pose_cache,
+                progress=progress,
+            )
         except SkelrecError as err:  # name clips as the user knows them: wave/clip2.mp4
             message = str(err).replace(f"{self.examples}/", "").replace(str(self.examples), "examples")
             raise SkelrecError(message) from None

@@ -48,9 +48,20 @@ from skelrec.video import open_video, write_video
 VIDEO = "videos/ntu_rgbd/S001C001P001R001A001_rgb.avi"
 SKELETON = "ntu_rgbd60_S001C001P001R001/S001C001P001R001A001.skeleton"
 KEY_JOINTS = (
-    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
-    "left_hip", "right_hip", "head", "neck", "spine_mid", "spine_shoulder", "spine_base",
-)  # fmt: skip
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+    "left_hip",
+    "right_hip",
+    "head",
+    "neck",
+    "spine_mid",
+    "spine_shoulder",
+    "spine_base",
+)
 MOVING_JOINTS = ("right_elbow", "right_wrist", "right_hand", "left_elbow", "left_wrist", "left_hand")
 
 # Candidate weights for joints MediaPipe does not have (the first of each list is the current recipe).

@@ -81,12 +81,12 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.shared_data import prepare_shared_caches  # noqa: E402
+from skelrec.checkpoint import build_model  # noqa: E402
 from skelrec.datasets.cache import PreparedDataset  # noqa: E402
 from skelrec.errors import SkelrecError  # noqa: E402
 from skelrec.evaluate import POOLINGS  # noqa: E402
-from skelrec.hub.checkpoint import build_model  # noqa: E402
 from skelrec.hub.loading import LoadedModel  # noqa: E402
-from skelrec.paths import prepare_shared_caches  # noqa: E402
 from skelrec.teach import (  # noqa: E402
     DEFAULT_POOLING,
     UNKNOWN_LABEL,
@@ -143,7 +143,7 @@ def held_out_clips(name: str) -> tuple[PreparedDataset, list[int]]:
 
 def excluded_classes(base: TeachBase, data: PreparedDataset) -> set[int]:
     """Classes of ``data`` a classifier checkpoint was trained on (its ``labels``), by name."""
-    labels = {str(label).casefold() for label in base.config.get("labels") or []}
+    labels = {label.casefold() for label in base.config.labels or ()}
     return {i for i, c in enumerate(data.classes) if c.casefold() in labels}
 
 
@@ -179,8 +179,8 @@ def raw_joint_features(base: TeachBase, data: PreparedDataset, pooling: str, win
 def random_init(base: TeachBase, seed: int = 0) -> TeachBase:
     """An encoder of ``base``'s config with random weights, with ``base``'s input pipeline."""
     torch.manual_seed(seed)
-    encoder = build_model({"encoder": base.config["encoder"], "head": None}).eval()
-    loaded = LoadedModel(encoder, dict(base.config), "random_init", base.loaded.folder)
+    encoder = build_model(base.config, with_head=False).eval()
+    loaded = LoadedModel(encoder, base.config, "random_init", base.loaded.folder)
     return TeachBase(loaded, encoder, base.input)  # type: ignore[arg-type]
 
 
@@ -242,8 +242,9 @@ def open_set_rates(
     the threshold-free AUROC of its max similarity (module docstring)."""
     rng = np.random.default_rng(seed)
     method = build_teach_method("prototype")
-    rates: dict[float, dict[str, list[float]]] = {s: {"known_accepted": [], "known_correct": [],
-                                                      "unknown_rejected": []} for s in ratios}  # fmt: skip
+    rates: dict[float, dict[str, list[float]]] = {
+        s: {"known_accepted": [], "known_correct": [], "unknown_rejected": []} for s in ratios
+    }
     areas = []
     for episode in range(episodes):
         s, sy, q, qy = sample_episode(feats.labels, classes, ways, shots, queries, rng)
@@ -254,8 +255,12 @@ def open_set_rates(
         held_out = cross_validate(method, support, ctx)
         head = method.fit(support, ctx)
         with torch.no_grad():
-            areas.append(auroc(head.similarities(feats.queries[q]).max(1).values.numpy(),
-                               head.similarities(feats.queries[unknown]).max(1).values.numpy()))  # fmt: skip
+            areas.append(
+                auroc(
+                    head.similarities(feats.queries[q]).max(1).values.numpy(),
+                    head.similarities(feats.queries[unknown]).max(1).values.numpy(),
+                )
+            )
         for sig, acc in rates.items():
             head = method.fit(support, ctx, unknown_threshold=calibrate_threshold(held_out, ratio=sig).threshold)
             with torch.no_grad():
@@ -272,8 +277,12 @@ def open_set_rates(
 
 def summary(values: list[float]) -> dict[str, float]:
     arr = 100 * np.asarray(values)
-    return {"mean": round(float(arr.mean()), 2), "std": round(float(arr.std()), 2),
-            "ci95": round(float(1.96 * arr.std() / np.sqrt(len(arr))), 2), "episodes": len(arr)}  # fmt: skip
+    return {
+        "mean": round(float(arr.mean()), 2),
+        "std": round(float(arr.std()), 2),
+        "ci95": round(float(1.96 * arr.std() / np.sqrt(len(arr))), 2),
+        "episodes": len(arr),
+    }
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -320,8 +329,15 @@ def cross_person_episode(
     others = ~own
     known = np.flatnonzero(others & np.isin(labels, actions))
     unknown = np.flatnonzero(others & ~np.isin(labels, actions))
-    return CrossPersonEpisode(subject, actions, support, np.repeat(np.arange(ways), shots), known,
-                              np.searchsorted(actions, labels[known]), unknown)  # fmt: skip
+    return CrossPersonEpisode(
+        subject,
+        actions,
+        support,
+        np.repeat(np.arange(ways), shots),
+        known,
+        np.searchsorted(actions, labels[known]),
+        unknown,
+    )
 
 
 @dataclass
@@ -487,8 +503,12 @@ def run_cross_person(args: argparse.Namespace, log: Callable[[str], None] = prin
                 )
             )
         trained = excluded_classes(base, PreparedDataset(CACHES / dataset))
-        parts[spec] = {"clips": len(labels), "subjects": sorted(int(s) for s in np.unique(subjects)),
-                       "classes_the_base_was_trained_on": len(trained), "rows": rows}  # fmt: skip
+        parts[spec] = {
+            "clips": len(labels),
+            "subjects": sorted(int(s) for s in np.unique(subjects)),
+            "classes_the_base_was_trained_on": len(trained),
+            "rows": rows,
+        }
     return {
         "base": base.loaded.source,
         "settings": dict(vars(settings)),
@@ -610,8 +630,10 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[st
                 row[f"open_set_{k}shot"] = open_set_rates(feats, allowed, ratios=args.ratios, shots=k, **common)
             row["seconds"] = round(time.perf_counter() - started, 1)
             rows[name] = row
-            log(f"{dataset} {name}: " + ", ".join(f"{k} {v['mean']}" for k, v in row.items() if "shot" in k
-                                                    and "mean" in v))  # fmt: skip
+            log(
+                f"{dataset} {name}: "
+                + ", ".join(f"{k} {v['mean']}" for k, v in row.items() if "shot" in k and "mean" in v)
+            )
         results[dataset] = {"clips": len(data), "classes": len(classes), "split": DATASETS[dataset], "rows": rows}
     return {"encoders": encoders, "datasets": results}
 
@@ -623,12 +645,21 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=["prototype", "knn"], choices=["prototype", "knn", "linear"])
     parser.add_argument("--ways", type=int, default=5)
     parser.add_argument("--shots", type=int, nargs="+", default=[1, 3, 5])
-    parser.add_argument("--pooling", default=DEFAULT_POOLING, choices=list(POOLINGS),
-                        help="encoder feature a taught head reads (skelrec teach --pooling)")  # fmt: skip
+    parser.add_argument(
+        "--pooling",
+        default=DEFAULT_POOLING,
+        choices=list(POOLINGS),
+        help="encoder feature a taught head reads (skelrec teach --pooling)",
+    )
     parser.add_argument("--queries", type=int, default=5)
-    parser.add_argument("--query-window", type=float, default=None, metavar="SHORTEST",
-                        help="classify random windows of the query clips (SHORTEST..100%% of their frames, random "
-                        "offset) instead of the whole clips, as a sliding labeling window sees them")  # fmt: skip
+    parser.add_argument(
+        "--query-window",
+        type=float,
+        default=None,
+        metavar="SHORTEST",
+        help="classify random windows of the query clips (SHORTEST..100%% of their frames, random "
+        "offset) instead of the whole clips, as a sliding labeling window sees them",
+    )
     parser.add_argument("--episodes", type=int, default=600)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (tiny models: 1 is fastest)")

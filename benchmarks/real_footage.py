@@ -142,8 +142,7 @@ def main() -> None:
         sys.exit("real_footage.py needs ../shared/data (or SKELREC_SHARED_DATA)")
     videos = data / "videos"
     labeler = Labeler.from_pretrained(args.model, device="cpu", pose_cache=args.poses)
-    config = labeler.loaded.config
-    label_sources = dict(config.get("label_sources") or {}) if isinstance(config, dict) else {}
+    label_sources = dict(labeler.loaded.config.extra.get("label_sources") or {})
     rows = []
     for clip in CLIPS:
         expected = expected_label(clip, label_sources, list(labeler.labels))

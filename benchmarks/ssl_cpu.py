@@ -50,8 +50,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.shared_data import SHARED_SOURCES, prepare_shared_caches  # noqa: E402
 from skelrec.files import atomic_write_text  # noqa: E402
-from skelrec.paths import SHARED_SOURCES, prepare_shared_caches  # noqa: E402
 
 METHODS = ("mamp", "macdiff", "skeleton2vec", "skeletonmae", "halp")
 CONTROL_ARCH = "mamp"  # the random-init and supervised controls use this method's encoder architecture

@@ -118,8 +118,18 @@ def main() -> None:
     results = {}
     load_start = os.getloadavg()
     for method in args.methods:
-        cmd = [sys.executable, __file__, "--child", method, "--batch", str(args.batch), "--steps", str(args.steps),
-               "--warmup", str(args.warmup)]  # fmt: skip
+        cmd = [
+            sys.executable,
+            __file__,
+            "--child",
+            method,
+            "--batch",
+            str(args.batch),
+            "--steps",
+            str(args.steps),
+            "--warmup",
+            str(args.warmup),
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
         if proc.returncode:
             results[method] = {"error": proc.stderr.strip().splitlines()[-1]}

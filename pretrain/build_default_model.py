@@ -28,30 +28,44 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from skelrec.paths import prepare_shared_caches, shared_data_dir  # noqa: E402
+from benchmarks.shared_data import prepare_shared_caches  # noqa: E402
+from skelrec.paths import shared_data_dir  # noqa: E402
 
 RUN = ROOT / "runs" / "default"
 WEIGHTS = ROOT / "weights" / "default"
 REPO_ID = "skelrec/utd-mhad-actions-kinect20"
 BRIDGE_RESULT = ROOT / "benchmarks" / "results" / "default_model_bridge.json"
 TRAINING_DATA = [  # what the card lists: every dataset the run read (self-supervised + labelled)
-    {"id": "utd_mhad", "name": "UTD-MHAD (skeletons, 27 actions; subjects 1, 3, 5, 7)",
-     "url": "https://personal.utdallas.edu/~kehtar/UTD-MHAD.html"},
-    {"id": "nw_ucla", "name": "Northwestern-UCLA Multiview Action 3D (self-supervised only)",
-     "url": "https://wangjiangb.github.io/my_data.html"},
+    {
+        "id": "utd_mhad",
+        "name": "UTD-MHAD (skeletons, 27 actions; subjects 1, 3, 5, 7)",
+        "url": "https://personal.utdallas.edu/~kehtar/UTD-MHAD.html",
+    },
+    {
+        "id": "nw_ucla",
+        "name": "Northwestern-UCLA Multiview Action 3D (self-supervised only)",
+        "url": "https://wangjiangb.github.io/my_data.html",
+    },
     {"id": "msr_action3d", "name": "MSR Action3D (self-supervised only)"},
-    {"id": "pku_mmd", "name": "PKU-MMD phase 1, 25 sequences (self-supervised only)",
-     "url": "https://www.icst.pku.edu.cn/struct/Projects/PKUMMD.html"},
-    {"id": "ntu60", "name": "NTU RGB+D 60, 60 samples (self-supervised only)",
-     "url": "https://rose1.ntu.edu.sg/dataset/actionRecognition/"},
+    {
+        "id": "pku_mmd",
+        "name": "PKU-MMD phase 1, 25 sequences (self-supervised only)",
+        "url": "https://www.icst.pku.edu.cn/struct/Projects/PKUMMD.html",
+    },
+    {
+        "id": "ntu60",
+        "name": "NTU RGB+D 60, 60 samples (self-supervised only)",
+        "url": "https://rose1.ntu.edu.sg/dataset/actionRecognition/",
+    },
     {"id": "msrc12", "name": "MSRC-12, 4 recordings (self-supervised only)"},
     {"id": "msr_daily_activity3d", "name": "MSR DailyActivity3D, 1 recording (self-supervised only)"},
-]  # fmt: skip
+]
 INITS = ("pretrained", "random")  # fine-tuning from the self-supervised weights / from scratch (the control)
 TERMS = "research use only; the dataset is not redistributed with the model"
 
@@ -107,8 +121,10 @@ def macdiff_statistics(config: Path) -> list[str]:
     ds = build_dataset(cfg.data, train=True, seed=0)
     clips = [ds[i] for i in range(len(ds))]
     mean, var = input_statistics(torch.stack([c["x"] for c in clips]), torch.stack([c["mask"] for c in clips]))
-    return [f"method.kwargs.input_mean=[{','.join(f'{v:.4f}' for v in mean)}]",
-            f"method.kwargs.input_var=[{','.join(f'{v:.4f}' for v in var)}]"]  # fmt: skip
+    return [
+        f"method.kwargs.input_mean=[{','.join(f'{v:.4f}' for v in mean)}]",
+        f"method.kwargs.input_var=[{','.join(f'{v:.4f}' for v in var)}]",
+    ]
 
 
 def bridging_augmentations() -> dict:
@@ -122,11 +138,29 @@ def finetune(encoder: Path, init: str, epochs: int, lr: float, batch_size: int) 
     """Fine-tune on UTD-MHAD cross-subject from the self-supervised weights (``init="pretrained"``, layer decay 1.0)
     or from a random encoder of the same architecture (``"random"``), with the bridging augmentations."""
     skelrec(
-        "evaluate", "finetune", str(encoder), "--data", "caches/utd_mhad", "--protocol", "xsub", "--init", init,
-        "--epochs", str(epochs), "--lr", str(lr), "--batch-size", str(batch_size), "--layer-decay", "1.0",
+        "evaluate",
+        "finetune",
+        str(encoder),
+        "--data",
+        "caches/utd_mhad",
+        "--protocol",
+        "xsub",
+        "--init",
+        init,
+        "--epochs",
+        str(epochs),
+        "--lr",
+        str(lr),
+        "--batch-size",
+        str(batch_size),
+        "--layer-decay",
+        "1.0",
         *(f"--augment={key}={json.dumps(value)}" for key, value in bridging_augmentations().items()),
-        "--out", str(RUN / f"finetune_{init}.json"), "--run-dir", str(RUN / f"finetune_{init}"),
-    )  # fmt: skip
+        "--out",
+        str(RUN / f"finetune_{init}.json"),
+        "--run-dir",
+        str(RUN / f"finetune_{init}"),
+    )
     return RUN / f"finetune_{init}" / "classifier"
 
 
@@ -162,9 +196,11 @@ def bridge(classifier: Path, *, run: Path = RUN, out: Path = BRIDGE_RESULT, comm
             xt, mt = torch.from_numpy(clip)[None], torch.from_numpy(mask)[None]
             feats[name] = loaded.model.features(xt, mt)[0].numpy()
             probs[name] = torch.softmax(loaded.model(xt, mt), -1)[0].numpy()
-    labels = loaded.config["labels"]
-    cos = float(np.dot(feats["kinect"], feats["mediapipe"]) /
-                (np.linalg.norm(feats["kinect"]) * np.linalg.norm(feats["mediapipe"])))  # fmt: skip
+    labels = loaded.config.labels
+    cos = float(
+        np.dot(feats["kinect"], feats["mediapipe"])
+        / (np.linalg.norm(feats["kinect"]) * np.linalg.norm(feats["mediapipe"]))
+    )
     top = {k: [labels[i] for i in np.argsort(-p)[:5]] for k, p in probs.items()}
     result = {
         "benchmark": "default_model_bridge",
@@ -184,33 +220,33 @@ def bridge(classifier: Path, *, run: Path = RUN, out: Path = BRIDGE_RESULT, comm
 INIT_WORDS = {"pretrained": "from the self-supervised encoder", "random": "from a random encoder (no pretraining)"}
 
 
-def utd_accuracy(config: dict) -> float:
-    (metric,) = [m for m in config["metrics"] if m["dataset"] == "utd_mhad" and m["split"] == "xsub"]
+def utd_accuracy(metrics: Sequence[Mapping]) -> float:
+    (metric,) = [m for m in metrics if m["dataset"] == "utd_mhad" and m["split"] == "xsub"]
     return float(metric["value"])
 
 
 def card(classifier: Path, others: dict[str, Path]) -> None:
     """weights/default from ``classifier``; ``others`` (init -> classifier) are the runs it is compared with."""
-    from skelrec.hub.checkpoint import load_checkpoint
+    from skelrec.checkpoint import load_checkpoint, read_config
     from skelrec.hub.publish import save_pretrained
 
-    state, config = load_checkpoint(classifier)
+    state, typed = load_checkpoint(classifier)
     # paths of this machine mean nothing to a user of the model: make them relative to the repository
-    config = json.loads(json.dumps(config).replace(f"{ROOT}/", ""))
+    config = json.loads(json.dumps(typed.to_dict()).replace(f"{ROOT}/", ""))
     config["repo_id"] = REPO_ID
     config["license"] = "other"
     shipped = config["training"]["init"]
     data = TRAINING_DATA if shipped == "pretrained" else TRAINING_DATA[:1]  # from scratch: UTD-MHAD's labels only
     config["training"] = {**config["training"], "data": [{**d, "terms": TERMS} for d in data]}
     config["compared_with"] = [
-        {"init": init, "utd_mhad_xsub_top1": utd_accuracy(json.loads((c / "config.json").read_text()))}
+        {"init": init, "utd_mhad_xsub_top1": utd_accuracy(read_config(c).metrics or [])}
         for init, c in others.items()
         if (c / "config.json").is_file()
     ]
     compared = "".join(
         f"| {INIT_WORDS[c['init']]} | {c['utd_mhad_xsub_top1']:.2f} | |\n" for c in config["compared_with"]
     )
-    best = all(utd_accuracy(config) >= c["utd_mhad_xsub_top1"] for c in config["compared_with"])
+    best = all(utd_accuracy(config["metrics"]) >= c["utd_mhad_xsub_top1"] for c in config["compared_with"])
     choice = (
         "The shipped model is the one that scores best, a choice between these models made on the test subjects."
         if best
@@ -228,7 +264,7 @@ def card(classifier: Path, others: dict[str, Path]) -> None:
         "| action | accuracy (%) | correct / test clips |\n|---|---|---|\n" + "\n".join(rows) + "\n\n"
         "## Fine-tuning starting points (the same recipe, UTD-MHAD cross-subject top-1)\n\n"
         "| fine-tuned | top-1 (%) | shipped |\n|---|---|---|\n"
-        f"| {INIT_WORDS[shipped]} | {utd_accuracy(config):.2f} | yes |\n" + compared + "\n"
+        f"| {INIT_WORDS[shipped]} | {utd_accuracy(config['metrics']):.2f} | yes |\n" + compared + "\n"
         f"{choice}\n\n"
         "The shipped weights are exactly the model measured above (trained on subjects 1, 3, 5, 7 only).\n"
         "Rebuild: `python pretrain/build_default_model.py` (reads ../shared/data).\n"

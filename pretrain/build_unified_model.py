@@ -44,7 +44,8 @@ sys.path.insert(0, str(ROOT / "pretrain"))
 
 from build_default_model import INIT_WORDS, INITS, TERMS, bridge, bridging_augmentations, pretrain  # noqa: E402
 
-from skelrec.paths import prepare_shared_caches, shipped_weights_dir  # noqa: E402
+from benchmarks.shared_data import prepare_shared_caches  # noqa: E402
+from skelrec.paths import shipped_weights_dir  # noqa: E402
 
 log = logging.getLogger("build_unified_model")
 
@@ -97,14 +98,14 @@ def finetune(encoder: Path, init: str, run: Path, args: argparse.Namespace) -> P
 
 def calibrate(classifier: Path, encoder: Path, target_accuracy: float) -> dict:
     """Fit the temperature and the threshold on the calibration subjects; store them in the classifier's config."""
+    from skelrec.checkpoint import load_model, read_config
     from skelrec.evaluate import EvalContext
     from skelrec.evaluate.calibration import holdout_subjects, measure_calibration, write_calibration
     from skelrec.evaluate.features import predict_logits
-    from skelrec.hub.checkpoint import load_model, read_config
 
-    config = read_config(classifier)
-    if "calibration" in config:
-        return config["calibration"]
+    stored = read_config(classifier).extra.get("calibration")
+    if stored is not None:
+        return stored
     model, _ = load_model(classifier, torch.device("cpu"))
     ctx = EvalContext.open(encoder, LABELLED, "xsub", "random", vocabulary="unified")
     _, held_out = holdout_subjects(ctx.parts("train"), ctx.data.layout, ctx.vocabulary)
@@ -118,21 +119,25 @@ def calibrate(classifier: Path, encoder: Path, target_accuracy: float) -> dict:
 
 def card(classifier: Path, others: dict[str, Path], out: Path) -> None:
     """``out`` from ``classifier``, with every run's per-dataset scores, per-class table and calibration."""
-    from skelrec.hub.checkpoint import load_checkpoint, read_config
+    from skelrec.checkpoint import load_checkpoint, read_config
     from skelrec.hub.publish import save_pretrained
 
-    state, config = load_checkpoint(classifier)
-    config = json.loads(json.dumps(config).replace(f"{ROOT}/", ""))
+    state, typed = load_checkpoint(classifier)
+    # paths of this machine mean nothing to a user of the model: make them relative to the repository
+    config = json.loads(json.dumps(typed.to_dict()).replace(f"{ROOT}/", ""))
     config |= {"repo_id": REPO_ID, "license": "other"}
     config["training"] = {**config["training"], "data": [{**d, "terms": TERMS} for d in TRAINING_DATA]}
-    runs = {config["training"]["init"]: config} | {i: read_config(c) for i, c in others.items() if c.is_dir()}
-    config["compared_with"] = [{"init": i, "metrics": c["metrics"]} for i, c in runs.items() if c is not config]
+    shipped = config["training"]["init"]
+    runs = {shipped: config["metrics"]} | {
+        i: list(read_config(c).metrics or []) for i, c in others.items() if c.is_dir()
+    }
+    config["compared_with"] = [{"init": i, "metrics": m} for i, m in runs.items() if i != shipped]
     datasets = [m["dataset"] for m in config["metrics"]]
     header = "| fine-tuned | " + " | ".join(datasets) + " | shipped |\n|---|" + "---|" * (len(datasets) + 1) + "\n"
     table = ""
-    for init, run_config in runs.items():
-        scores = " | ".join(f"{m['value']:.2f}" for m in run_config["metrics"])
-        table += f"| {INIT_WORDS[init]} | {scores} | {'yes' if run_config is config else ''} |\n"
+    for init, metrics in runs.items():
+        scores = " | ".join(f"{m['value']:.2f}" for m in metrics)
+        table += f"| {INIT_WORDS[init]} | {scores} | {'yes' if init == shipped else ''} |\n"
     rows = "\n".join(
         f"| {r['dataset']} | {r['class']} | {r['accuracy']:.1f} | {r['correct']} / {r['total']} |"
         for r in config.get("per_dataset_class", [])
@@ -166,12 +171,12 @@ def card(classifier: Path, others: dict[str, Path], out: Path) -> None:
 def keep_gestures(out: Path) -> None:
     """Before the unified model takes the shipped ``default`` folder, move the UTD-MHAD model it holds to
     ``gestures`` (a move, not a copy: the shipped name ``gestures`` finds it there)."""
-    from skelrec.hub.checkpoint import read_config
+    from skelrec.checkpoint import read_config
 
     shipped = shipped_weights_dir()
     if out.resolve() != (shipped / "default").resolve() or (shipped / "gestures").exists():
         return
-    if (out / "config.json").is_file() and read_config(out).get("repo_id") == GESTURES_REPO_ID:
+    if (out / "config.json").is_file() and read_config(out).repo_id == GESTURES_REPO_ID:
         os.replace(out, shipped / "gestures")
         log.info("moved the UTD-MHAD model %s to %s", out, shipped / "gestures")
 

@@ -29,6 +29,7 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 
+from skelrec.datasets.vocabulary import VOCABULARIES
 from skelrec.errors import SkelrecError
 from skelrec.files import atomic_write_text
 from skelrec.keyvalues import parse_key_value
@@ -148,8 +149,6 @@ class DataConfig:
     vocabulary: str | None = None
 
     def __post_init__(self) -> None:
-        from skelrec.datasets.vocabulary import VOCABULARIES
-
         _require(
             self.vocabulary is None or self.vocabulary in VOCABULARIES,
             "vocabulary",

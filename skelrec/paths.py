@@ -1,7 +1,8 @@
-"""Where the research data used by tests, benchmarks and the small CPU configs lives, and skelrec's own cache.
+"""Where skelrec's files are: the package, the shipped models, the shared research data, skelrec's own cache.
 
 The data in ``../shared/data`` (beside the repository) is research-use only and never part of this repository.
 ``SKELREC_SHARED_DATA`` overrides the location. ``SKELREC_CACHE`` overrides the cache folder (``~/.cache/skelrec``).
+Preparing the shared datasets as caches is the benchmarks' business: ``benchmarks/shared_data.py``.
 """
 
 from __future__ import annotations
@@ -33,32 +34,3 @@ def user_cache_dir() -> Path:
     if env:
         return Path(env).expanduser()
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "skelrec"
-
-
-SHARED_SOURCES: dict[str, tuple[str, str]] = {
-    "nw_ucla": ("nw_ucla", "nw_ucla/all_sqe"),
-    "utd_mhad": ("utd_mhad", "utd_mhad/Skeleton"),
-    "msr_action3d": ("msr_action3d", "msr_action3d/real_world_coordinates"),
-    "pku_mmd": ("pku_mmd", "pku_mmd/v1"),
-    "ntu60_sample": ("ntu60", "ntu_rgbd60_S001C001P001R001"),
-    "msrc12": ("msrc12", "msrc12_sample"),
-    "msr_daily": ("msr_daily", "msr_daily_activity3d_sample"),
-}
-"""Cache name -> (dataset reader, folder below the shared data) of every skeleton dataset in ../shared/data; the
-small CPU configs read them from ``caches/<name>`` (``python benchmarks/ssl_cpu.py prepare`` writes them)."""
-
-
-def prepare_shared_caches(out_root: str | Path, names: list[str] | None = None) -> dict[str, Path]:
-    """Prepare the shared datasets into ``out_root/<name>`` (quick; reuses complete caches). Needs the shared data."""
-    from skelrec.datasets.prepare import prepare_dataset
-    from skelrec.errors import SkelrecError
-
-    data = shared_data_dir()
-    if data is None:
-        raise SkelrecError("../shared/data is absent; set SKELREC_SHARED_DATA to the folder holding the datasets")
-    out = {}
-    for name in names or list(SHARED_SOURCES):
-        reader, folder = SHARED_SOURCES[name]
-        out[name] = Path(out_root) / name
-        prepare_dataset(reader, data / folder, out[name], workers=1, progress=False)
-    return out

@@ -241,14 +241,34 @@ def register_layout(layout: Layout) -> Layout:
     return LAYOUTS.add(layout.name, layout)
 
 
-register_layout(Layout("ntu25", _NTU25, _tree(_NTU25, _KINECT_TREE), ("spine_base",), ("spine_shoulder",),
-                       ("NTU RGB+D 60/120", "PKU-MMD")))  # fmt: skip
-register_layout(Layout("kinect20", _KINECT20, _tree(_KINECT20, _KINECT20_TREE), ("spine_base",),
-                       ("spine_shoulder",), ("NW-UCLA", "MSRC-12", "MSR DailyActivity3D")))  # fmt: skip
-register_layout(Layout("utd_mhad20", _UTD20, _tree(_UTD20, _KINECT20_TREE), ("spine_base",), ("spine_shoulder",),
-                       ("UTD-MHAD",)))  # fmt: skip
-register_layout(Layout("msr_action3d20", _MSR20, _tree(_MSR20, _KINECT20_TREE), ("spine_base",),
-                       ("spine_shoulder",), ("MSR Action3D",)))  # fmt: skip
+register_layout(
+    Layout(
+        "ntu25",
+        _NTU25,
+        _tree(_NTU25, _KINECT_TREE),
+        ("spine_base",),
+        ("spine_shoulder",),
+        ("NTU RGB+D 60/120", "PKU-MMD"),
+    )
+)
+register_layout(
+    Layout(
+        "kinect20",
+        _KINECT20,
+        _tree(_KINECT20, _KINECT20_TREE),
+        ("spine_base",),
+        ("spine_shoulder",),
+        ("NW-UCLA", "MSRC-12", "MSR DailyActivity3D"),
+    )
+)
+register_layout(
+    Layout("utd_mhad20", _UTD20, _tree(_UTD20, _KINECT20_TREE), ("spine_base",), ("spine_shoulder",), ("UTD-MHAD",))
+)
+register_layout(
+    Layout(
+        "msr_action3d20", _MSR20, _tree(_MSR20, _KINECT20_TREE), ("spine_base",), ("spine_shoulder",), ("MSR Action3D",)
+    )
+)
 register_layout(Layout("mediapipe33", _MP33, _tree(_MP33, _MP33_TREE), _HIPS, _SHOULDERS, ("MediaPipe Pose",)))
 register_layout(Layout("coco17", _COCO17, _tree(_COCO17, _COCO17_TREE), _HIPS, _SHOULDERS, ("COCO / HRNet",)))
 

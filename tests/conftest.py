@@ -1,10 +1,17 @@
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
 from skelrec.paths import shared_data_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # the benchmarks' helpers (benchmarks/shared_data.py) are imported from there
+
+from benchmarks.shared_data import prepare_shared_caches  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -18,9 +25,7 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def real_caches(shared_data, tmp_path_factory) -> dict[str, Path]:
-    """Every shared dataset prepared once per test session (a few seconds), by cache name (skelrec.paths)."""
-    from skelrec.paths import prepare_shared_caches
-
+    """Every shared dataset prepared once per test session (a few seconds), by cache name."""
     return prepare_shared_caches(tmp_path_factory.mktemp("caches"))
 
 

@@ -80,9 +80,15 @@ def label(client: Client, video: Path | None, **settings: object) -> tuple:
 @pytest.mark.slow
 def test_label_round_trip(client: Client, video: Path, model: Path):
     overlay, top, lines, bars, table, files, summary = label(
-        client, video, text=str(model), device="cpu", window_stride=0.25, smoothing="none", min_confidence=0.0,
+        client,
+        video,
+        text=str(model),
+        device="cpu",
+        window_stride=0.25,
+        smoothing="none",
+        min_confidence=0.0,
         mirrored=True,
-    )  # fmt: skip
+    )
     # the overlay: H.264 (browser-playable), every frame of the clip
     reader = open_video(overlay)
     assert (reader.info.codec, reader.frame_count, reader.width, reader.height) == ("h264", 60, 256, 256)
@@ -116,8 +122,13 @@ def test_label_round_trip(client: Client, video: Path, model: Path):
     points = bars["value"]["data"]
     centres = sorted({t for t, _, _, _ in points})
     assert centres == pytest.approx([(w["start"] + w["end"]) / 2 for w in doc["windows"]]) and len(centres) == 5
-    assert [w for _, w, _, _ in points[:: len(LABELS)]] == ["0.0-1.0 s", "0.2-1.2 s", "0.5-1.5 s", "0.8-1.8 s",
-                                                             "1.0-2.0 s"]  # fmt: skip
+    assert [w for _, w, _, _ in points[:: len(LABELS)]] == [
+        "0.0-1.0 s",
+        "0.2-1.2 s",
+        "0.5-1.5 s",
+        "0.8-1.8 s",
+        "1.0-2.0 s",
+    ]
     for t in centres:
         probs = {c: p for time_s, _, p, c in points if time_s == t}
         assert set(probs) == set(LABELS) and sum(probs.values()) == pytest.approx(1.0, abs=1e-5)
@@ -186,9 +197,15 @@ def test_whole_clip_agrees_with_the_segments(client: Client, video: Path, model:
     """The headline follows the segments' rule: no window confident enough -> "no action", as its only segment."""
     for min_confidence, state in ((1.0, "uncertain"), (0.0, "action")):
         _, top, _, _, table, files, _ = label(
-            client, video, text=str(model), device="cpu", window_stride=0.5, smoothing="none",
-            min_confidence=min_confidence, mirrored=False,
-        )  # fmt: skip
+            client,
+            video,
+            text=str(model),
+            device="cpu",
+            window_stride=0.5,
+            smoothing="none",
+            min_confidence=min_confidence,
+            mirrored=False,
+        )
         doc = json.loads(next(Path(f) for f in files if f.endswith(".json")).read_text())
         assert [s["state"] for s in doc["segments"]] == [state]
         assert top["label"] == doc["segments"][0]["label"] == table["data"][0][2]
@@ -291,9 +308,16 @@ def test_cli_app_passes_its_options(monkeypatch: pytest.MonkeyPatch):
     result = CliRunner().invoke(cli.app, args.split())
     assert result.exit_code == 0, result.output
     assert calls == [
-        {"host": "0.0.0.0", "port": 7999, "share": True, "model": "org/m", "max_seconds": 30.0,
-         "max_upload_mb": 50.0, "concurrency": 2}
-    ]  # fmt: skip
+        {
+            "host": "0.0.0.0",
+            "port": 7999,
+            "share": True,
+            "model": "org/m",
+            "max_seconds": 30.0,
+            "max_upload_mb": 50.0,
+            "concurrency": 2,
+        }
+    ]
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -349,15 +373,18 @@ def test_teach_round_trip(url: str, app_dir: Path, model: Path, teach_clips: dic
     session = folder.parent.name  # <workdir>/taught/<session>/taught-1; the clips in <workdir>/teach/<session>
     examples = folder.parents[2] / "teach" / session
     assert sorted(p.relative_to(examples).as_posix() for p in examples.rglob("*") if p.is_file()) == [
-        "bow/clip1.mp4", "bow/clip2.mp4", "wave/clip1.mp4", "wave/clip2.mp4"
-    ]  # fmt: skip
+        "bow/clip1.mp4",
+        "bow/clip2.mp4",
+        "wave/clip1.mp4",
+        "wave/clip2.mp4",
+    ]
 
     # the download: the checkpoint's three files, loadable as they are
     with zipfile.ZipFile(zipped) as z:
         assert sorted(z.namelist()) == ["taught-1/README.md", "taught-1/config.json", "taught-1/model.safetensors"]
         z.extractall(tmp_path)
     _, unzipped = load_model(tmp_path / "taught-1")
-    assert unzipped["labels"] == ["bow", "wave", UNKNOWN_LABEL] == config["labels"]
+    assert list(unzipped.labels) == ["bow", "wave", UNKNOWN_LABEL] == config["labels"]
 
     # the Label tab shows and uses it (its model box now holds its name, which only this session knows)
     info, card = client.predict(name, "cpu", api_name="/model")
@@ -371,17 +398,27 @@ def test_teach_round_trip(url: str, app_dir: Path, model: Path, teach_clips: dic
 
 TEACH_ERRORS = {  # the clips added (action name, clips), the build settings (None: no build), the error expected
     "empty name": ([(" _ ", "wave")], None, r"^the action has no name; type what the person does"),
-    "duplicate name": ([("wave", "wave"), ("Wave-", "bow")], None, r"^action name 'Wave-' names the same action as "
-                       r"'wave' \(case, spaces, hyphens and underscores are ignored\)"),
+    "duplicate name": (
+        [("wave", "wave"), ("Wave-", "bow")],
+        None,
+        r"^action name 'Wave-' names the same action as "
+        r"'wave' \(case, spaces, hyphens and underscores are ignored\)",
+    ),
     "reserved name": ([("Unknown", "wave")], None, r"^action name 'Unknown' is reserved"),
     "no clip": ([("wave", None)], None, r"^no clip for 'wave'; record or upload a video"),
     "not a video": ([("wave", "text")], None, r"^notes\.mp4: not a readable video"),
     "no action": ([], {}, r"^no actions yet"),
-    "one action, closed set": ([("wave", "wave")], {"open_set": False},
-                               r"^only one action \('wave'\): a closed-set model needs two or more; .* open set"),
-    "no person": ([("wave", "wave"), ("nobody", "nobody")], {},
-                  r"^nobody: no usable clip for action 'nobody': no person found in any of its 1 clip"),
-}  # fmt: skip
+    "one action, closed set": (
+        [("wave", "wave")],
+        {"open_set": False},
+        r"^only one action \('wave'\): a closed-set model needs two or more; .* open set",
+    ),
+    "no person": (
+        [("wave", "wave"), ("nobody", "nobody")],
+        {},
+        r"^nobody: no usable clip for action 'nobody': no person found in any of its 1 clip",
+    ),
+}
 
 
 @pytest.mark.slow

@@ -39,10 +39,15 @@ if not Path(CHROMIUM).exists():
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run",
-    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",  # a fake camera, access granted
-]  # fmt: skip
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",  # a fake camera, access granted
+]
 TIMEOUT_MS = 180_000  # generous: CI machines can be busy (2 shared cores)
 
 
@@ -130,9 +135,9 @@ def wait_for_result(page, plot: str = "#timeline-bars") -> None:
 
 
 def assert_no_server_path(page, app_dir: Path) -> None:
-    text = page.locator("body").inner_text() + " ".join(page.locator("textarea, input").evaluate_all(
-        "els => els.map(e => e.value || '')"
-    ))  # fmt: skip
+    text = page.locator("body").inner_text() + " ".join(
+        page.locator("textarea, input").evaluate_all("els => els.map(e => e.value || '')")
+    )
     assert str(app_dir) not in text and "/tmp/" not in text
 
 

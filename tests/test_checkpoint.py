@@ -1,4 +1,4 @@
-"""The checkpoint folder format (skelrec.hub.checkpoint): round trips and every refusal."""
+"""The checkpoint folder format (skelrec.checkpoint): round trips and every refusal."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from skelrec import __version__
-from skelrec.errors import SkelrecError
-from skelrec.hub import checkpoint as ckpt
-from skelrec.hub.checkpoint import (
+from skelrec import checkpoint as ckpt
+from skelrec.checkpoint import (
     FORMAT_VERSION,
+    CheckpointConfig,
     architecture,
     build_model,
     load_checkpoint,
@@ -19,9 +19,12 @@ from skelrec.hub.checkpoint import (
     read_config,
     save_checkpoint,
 )
+from skelrec.errors import SkelrecError
 from skelrec.models import Classifier, build_encoder, build_head
+from skelrec.paths import shipped_weights_dir
 from skelrec.skeleton import Normalization
 
+PACKAGE_WEIGHTS = shipped_weights_dir()
 ENCODER = {"embed_dim": 16, "depth": 1, "num_heads": 2, "num_frames": 8}
 
 
@@ -77,9 +80,9 @@ def test_round_trip_is_bit_exact(saved):
         assert restored[key].dtype == value.dtype and torch.equal(restored[key], value), key
     x = torch.randn(2, 2, 8, 25, 3)
     assert torch.equal(loaded(x), model(x))
-    assert cfg["format_version"] == FORMAT_VERSION and cfg["skelrec_version"] == __version__
-    assert cfg["labels"] == ["wave", "sit down", "jump"] and cfg["training"] == {"epochs": 1}
-    assert Normalization.from_dict(cfg["normalization"]) == Normalization(frames=8, persons=2)
+    assert cfg.format_version == FORMAT_VERSION and cfg.skelrec_version == __version__
+    assert cfg.labels == ("wave", "sit down", "jump") and cfg.training == {"epochs": 1}
+    assert Normalization.from_dict(cfg.normalization) == Normalization(frames=8, persons=2)
 
 
 def test_encoder_only_checkpoint(tmp_path):
@@ -88,7 +91,8 @@ def test_encoder_only_checkpoint(tmp_path):
     assert cfg["head"] is None and cfg["encoder"]["name"] == "gin"
     save_checkpoint(tmp_path, enc.state_dict(), cfg)
     state, loaded_cfg = load_checkpoint(tmp_path)
-    assert state.keys() == enc.state_dict().keys() and loaded_cfg["method"] == {"name": "skeletonmae"}
+    assert state.keys() == enc.state_dict().keys() and loaded_cfg.method == {"name": "skeletonmae"}
+    assert loaded_cfg.method_name == "skeletonmae" and loaded_cfg.head is None
     assert type(build_model(loaded_cfg)) is type(enc)
     model, _ = load_model(tmp_path / "model.safetensors")  # the weights file's path works too
     assert torch.equal(model.joint_embed.weight, enc.joint_embed.weight)
@@ -131,7 +135,7 @@ def test_trusted_pickle_still_loads_tensors_only(tmp_path):
 
 def test_newer_format_asks_for_an_upgrade(saved):
     folder, _ = saved
-    cfg = read_config(folder) | {"format_version": FORMAT_VERSION + 1, "skelrec_version": "9.0.0"}
+    cfg = read_config(folder).to_dict() | {"format_version": FORMAT_VERSION + 1, "skelrec_version": "9.0.0"}
     (folder / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(SkelrecError, match=r"made by a newer skelrec 9\.0\.0 .*upgrade skelrec"):
         load_model(folder)
@@ -139,7 +143,7 @@ def test_newer_format_asks_for_an_upgrade(saved):
 
 def test_missing_fields_are_named(saved):
     folder, _ = saved
-    cfg = read_config(folder)
+    cfg = read_config(folder).to_dict()
     del cfg["layout"], cfg["clip_length"]
     (folder / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(SkelrecError, match=r"config.json: missing required fields layout, clip_length"):
@@ -190,16 +194,58 @@ def test_shape_mismatch_names_key_and_both_shapes(saved):
 
 def test_config_errors(saved, tmp_path):
     folder, _ = saved
-    cfg = read_config(folder)
+    cfg = read_config(folder).to_dict()
     (folder / "config.json").write_text(json.dumps(cfg | {"encoder": {"name": "vit", "config": {}}}))
     with pytest.raises(SkelrecError, match=r"config.json: unknown encoder 'vit'; choose from .*\bbigru\b"):
         load_model(folder)
     with pytest.raises(SkelrecError, match='"encoder" must be'):
         save_checkpoint(tmp_path / "a", {}, cfg | {"encoder": "transformer"})
     with pytest.raises(SkelrecError, match="not JSON-serializable"):
-        save_checkpoint(tmp_path / "b", {}, cfg | {"metrics": {"acc": torch.tensor(1.0)}})
+        save_checkpoint(tmp_path / "b", {}, cfg | {"metrics": [{"acc": torch.tensor(1.0)}]})
     with pytest.raises(SkelrecError, match="no such checkpoint folder"):
         load_model(tmp_path / "nowhere")
     (tmp_path / "empty").mkdir()
     with pytest.raises(SkelrecError, match=r"config.json: not found"):
         load_model(tmp_path / "empty")
+
+
+# ---------------------------------------------------------------- the typed config
+
+
+def test_shipped_default_config_round_trips_unchanged():
+    """An existing config.json (the shipped default model's) reads into the typed config and writes back as is."""
+    path = PACKAGE_WEIGHTS / "default" / "config.json"
+    text = path.read_text(encoding="utf-8")
+    cfg = read_config(path.parent)
+    assert isinstance(cfg, CheckpointConfig) and cfg.layout == "kinect20" and len(cfg.labels) == 27
+    assert cfg.encoder.name == "stgcn" and cfg.head is not None and cfg.method is None
+    assert set(cfg.extra) == {"per_class", "compared_with", "bridge_check"}  # free-form sections, carried along
+    assert json.dumps(cfg.to_dict(), indent=2, ensure_ascii=False) + "\n" == text  # same keys, order and nulls
+
+
+def test_save_checkpoint_takes_the_typed_config(saved, tmp_path):
+    folder, model = saved
+    cfg = read_config(folder).updated(temperature=1.5, calibration={"ece": 0.1})
+    assert cfg.temperature == 1.5 and cfg.extra["calibration"] == {"ece": 0.1}
+    save_checkpoint(tmp_path / "typed", model.state_dict(), cfg)
+    assert read_config(tmp_path / "typed") == cfg
+    assert "calibration" not in read_config(folder).updated(calibration=None).extra  # None removes a section
+    assert type(build_model(cfg, with_head=False)) is type(model.encoder)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"clip_length": "120"}, '"clip_length" must be an integer'),
+        ({"labels": "wave"}, '"labels" must be a list of class names or null'),
+        ({"temperature": "hot"}, '"temperature" must be a number'),
+        ({"data": [1]}, '"data" must be an object'),
+        ({"head": {"config": {}}}, '"head" must be'),
+    ],
+)
+def test_typed_fields_of_the_wrong_type_are_one_line_errors(saved, change, message):
+    folder, _ = saved
+    (folder / "config.json").write_text(json.dumps(read_config(folder).to_dict() | change))
+    with pytest.raises(SkelrecError, match=message) as err:
+        read_config(folder)
+    assert "\n" not in str(err.value) and "config.json" in str(err.value)

@@ -222,9 +222,16 @@ def test_msr_action3d_layout_matches_body_model_mat(shared_data):
     layout = get_layout("msr_action3d20")
     bones = {frozenset(int(j) - 1 for j in b) for b in model["bones"]}
     assert bones == {frozenset(b) for b in layout.bones}
-    named = {"head": "head_index", "spine_base": "hip_center_index", "left_hip": "left_hip_index",
-             "right_hip": "right_hip_index", "left_wrist": "left_wrist_index", "right_wrist": "right_wrist_index",
-             "left_ankle": "left_ankle_index", "right_ankle": "right_ankle_index"}  # fmt: skip
+    named = {
+        "head": "head_index",
+        "spine_base": "hip_center_index",
+        "left_hip": "left_hip_index",
+        "right_hip": "right_hip_index",
+        "left_wrist": "left_wrist_index",
+        "right_wrist": "right_wrist_index",
+        "left_ankle": "left_ankle_index",
+        "right_ankle": "right_ankle_index",
+    }
     assert {j: layout.index(j) for j in named} == {j: int(model[k][0, 0]) - 1 for j, k in named.items()}
 
 
@@ -346,24 +353,62 @@ def _utd_mhad(defect: str | None) -> bytes:
 
 # dataset -> (file name, writer, {defect: (fragment of the message, line or None)})
 _FORMATS = {
-    "msr_action3d": ("a01_s01_e01_skeleton3D.txt", _msr_action3d, {
-        "truncated": ("53 joint rows are not whole frames", 53), "joints": ("75 joint rows are not whole frames", 75),
-        "text": ("non-numeric value 'abc'", 5), "nan": ("NaN or infinite", 5), "inf": ("NaN or infinite", 5)}),
-    "msrc12": ("P1_1_1_p06.csv", _msrc12, {
-        "truncated": ("found 41 values", 3), "joints": ("found 101 values", 1),
-        "text": ("non-numeric value 'abc'", 2), "nan": ("NaN or infinite", 2), "inf": ("NaN or infinite", 2)}),
-    "msr_daily": ("a03_s01_e01_skeleton.txt", _msr_daily, {
-        "truncated": ("file ends inside frame 2", 114), "joints": ("joint count 25", 1),
-        "text": ("non-numeric value 'abc'", 6), "nan": ("NaN or infinite", 6), "inf": ("NaN or infinite", 6)}),
-    "nw_ucla": ("a01_s01_e00_v01.json", _nw_ucla, {
-        "truncated": ("invalid JSON", 1), "joints": ('"skeletons"[1] has 19 joints', None),
-        "text": ("\"skeletons\"[0][2][1] is 'abc'", None), "nan": ('"skeletons"[0][2][1] is nan', None),
-        "inf": ('"skeletons"[0][2][1] is inf', None)}),
-    "utd_mhad": ("a1_s1_t1_skeleton.mat", _utd_mhad, {
-        "truncated": ("not a readable MATLAB file", None), "joints": ("d_skel has shape (25, 3, 3)", None),
-        "text": ("d_skel holds <U1 values", None), "nan": ("d_skel[2, 1, 0] is nan", None),
-        "inf": ("d_skel[2, 1, 0] is inf", None)}),
-}  # fmt: skip
+    "msr_action3d": (
+        "a01_s01_e01_skeleton3D.txt",
+        _msr_action3d,
+        {
+            "truncated": ("53 joint rows are not whole frames", 53),
+            "joints": ("75 joint rows are not whole frames", 75),
+            "text": ("non-numeric value 'abc'", 5),
+            "nan": ("NaN or infinite", 5),
+            "inf": ("NaN or infinite", 5),
+        },
+    ),
+    "msrc12": (
+        "P1_1_1_p06.csv",
+        _msrc12,
+        {
+            "truncated": ("found 41 values", 3),
+            "joints": ("found 101 values", 1),
+            "text": ("non-numeric value 'abc'", 2),
+            "nan": ("NaN or infinite", 2),
+            "inf": ("NaN or infinite", 2),
+        },
+    ),
+    "msr_daily": (
+        "a03_s01_e01_skeleton.txt",
+        _msr_daily,
+        {
+            "truncated": ("file ends inside frame 2", 114),
+            "joints": ("joint count 25", 1),
+            "text": ("non-numeric value 'abc'", 6),
+            "nan": ("NaN or infinite", 6),
+            "inf": ("NaN or infinite", 6),
+        },
+    ),
+    "nw_ucla": (
+        "a01_s01_e00_v01.json",
+        _nw_ucla,
+        {
+            "truncated": ("invalid JSON", 1),
+            "joints": ('"skeletons"[1] has 19 joints', None),
+            "text": ("\"skeletons\"[0][2][1] is 'abc'", None),
+            "nan": ('"skeletons"[0][2][1] is nan', None),
+            "inf": ('"skeletons"[0][2][1] is inf', None),
+        },
+    ),
+    "utd_mhad": (
+        "a1_s1_t1_skeleton.mat",
+        _utd_mhad,
+        {
+            "truncated": ("not a readable MATLAB file", None),
+            "joints": ("d_skel has shape (25, 3, 3)", None),
+            "text": ("d_skel holds <U1 values", None),
+            "nan": ("d_skel[2, 1, 0] is nan", None),
+            "inf": ("d_skel[2, 1, 0] is inf", None),
+        },
+    ),
+}
 _CASES = [(name, defect, *want) for name, (_, _, defects) in _FORMATS.items() for defect, want in defects.items()]
 
 

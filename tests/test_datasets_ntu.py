@@ -322,8 +322,13 @@ def test_real_selection_keeps_two_actors_for_mutual_actions_only(ntu_dir: Path):
 
 def test_parse_ntu_name():
     assert parse_ntu_name("S017C003P020R002A060") == {
-        "setup": 17, "camera": 3, "performer": 20, "replication": 2, "action": 60, "subject": 20,
-    }  # fmt: skip
+        "setup": 17,
+        "camera": 3,
+        "performer": 20,
+        "replication": 2,
+        "action": 60,
+        "subject": 20,
+    }
     assert parse_ntu_name("S001C001P001R001A01") is None and parse_ntu_name("0001-L") is None
 
 
@@ -336,8 +341,13 @@ def test_ntu60_reader_samples_and_meta(ntu_dir: Path):
     assert a001.data.shape == (2, 103, 25, 3) and a001.layout == "ntu25" and a001.name == "S001C001P001R001A001"
     assert (a001.label, a001.label_name, a001.fps) == (0, "drink water", 30.0)
     assert {k: a001.meta[k] for k in ("setup", "camera", "performer", "subject", "replication", "action")} == {
-        "setup": 1, "camera": 1, "performer": 1, "subject": 1, "replication": 1, "action": 1,
-    }  # fmt: skip
+        "setup": 1,
+        "camera": 1,
+        "performer": 1,
+        "subject": 1,
+        "replication": 1,
+        "action": 1,
+    }
     assert a001.meta["bodies"] == 1 and a001.meta["actors"] == 1
     np.testing.assert_array_equal(a001.data[0, 0, 0], np.float32([0.2181153, 0.1725972, 3.785547]))
     assert not a001.data[1].any()
@@ -460,9 +470,12 @@ def test_npz_reader(tmp_path: Path):
     reader = get_reader("ntu_npz", tmp_path, num_classes=60)
     samples = list(reader.samples())
     assert [s.name for s in samples] == [
-        "NTU60_CS/train/00000", "NTU60_CS/train/00001", "NTU60_CS/train/00002", "NTU60_CS/test/00000",
+        "NTU60_CS/train/00000",
+        "NTU60_CS/train/00001",
+        "NTU60_CS/train/00002",
+        "NTU60_CS/test/00000",
         "NTU60_CS/test/00001",
-    ]  # fmt: skip
+    ]
     assert [s.frames for s in samples] == [20, 7, 12, 15, 15]
     assert [s.label for s in samples] == [3, 0, 59, 5, 7] and samples[2].label_name == NTU60_CLASSES[59]
     second = samples[1].data

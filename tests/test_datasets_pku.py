@@ -92,9 +92,11 @@ def test_clip_is_the_half_open_frame_range_of_its_label(pku, shared_data):
 
 @pytest.mark.parametrize(
     ("protocol", "train", "test"),
-    [("xsub", ["0036-L", "0105-M", "0206-R"], ["0309-L", "0312-R", "0320-M"]),
-     ("xview", ["0036-L", "0036-R", "0319-L"], ["0036-M", "0160-M", "0320-M"])],
-)  # fmt: skip
+    [
+        ("xsub", ["0036-L", "0105-M", "0206-R"], ["0309-L", "0312-R", "0320-M"]),
+        ("xview", ["0036-L", "0036-R", "0319-L"], ["0036-M", "0160-M", "0320-M"]),
+    ],
+)
 @pytest.mark.slow
 def test_official_split_membership(pku, protocol, train, test):
     reader, samples = pku
@@ -223,9 +225,14 @@ def _bad_skeleton(defect: str) -> list[str]:
 
 @pytest.mark.parametrize(
     ("defect", "line", "fragment"),
-    [("truncated", 10, "found 149 values; expected 150 numbers"), ("joints", 1, "found 120 values; expected 150"),
-     ("text", 4, "non-numeric value 'x1'"), ("nan", 4, "NaN or infinite value"), ("inf", 4, "NaN or infinite")],
-)  # fmt: skip
+    [
+        ("truncated", 10, "found 149 values; expected 150 numbers"),
+        ("joints", 1, "found 120 values; expected 150"),
+        ("text", 4, "non-numeric value 'x1'"),
+        ("nan", 4, "NaN or infinite value"),
+        ("inf", 4, "NaN or infinite"),
+    ],
+)
 def test_malformed_skeleton_file_names_file_and_line(tmp_path, defect, line, fragment):
     path = _dataset(tmp_path, skeleton=_bad_skeleton(defect))
     with pytest.raises(DataFormatError) as err:
@@ -236,11 +243,16 @@ def test_malformed_skeleton_file_names_file_and_line(tmp_path, defect, line, fra
 
 @pytest.mark.parametrize(
     ("labels", "line", "fragment"),
-    [("3,0,4,2\n3,0,11,2\n", 2, "frames [0, 11) lie outside the 10 frames of 0001-M.txt; expected 0 <= start"),
-     ("3,-1,4,2\n", 1, "frames [-1, 4) lie outside"), ("52,0,4,2\n", 1, "action label 52; expected 1..51"),
-     ("0,0,4,2\n", 1, "action label 0"), ("3,0,4\n", 1, "found 3 values; expected 4 integers"),
-     ("3,0,4.5,2\n", 1, "non-integer value"), ("3,a,4,2\n", 1, "non-numeric value 'a'")],
-)  # fmt: skip
+    [
+        ("3,0,4,2\n3,0,11,2\n", 2, "frames [0, 11) lie outside the 10 frames of 0001-M.txt; expected 0 <= start"),
+        ("3,-1,4,2\n", 1, "frames [-1, 4) lie outside"),
+        ("52,0,4,2\n", 1, "action label 52; expected 1..51"),
+        ("0,0,4,2\n", 1, "action label 0"),
+        ("3,0,4\n", 1, "found 3 values; expected 4 integers"),
+        ("3,0,4.5,2\n", 1, "non-integer value"),
+        ("3,a,4,2\n", 1, "non-numeric value 'a'"),
+    ],
+)
 def test_malformed_label_file_names_file_and_line(tmp_path, labels, line, fragment):
     _dataset(tmp_path, skeleton=_valid_rows(), labels=labels)
     with pytest.raises(DataFormatError) as err:
@@ -314,8 +326,12 @@ def test_prepare_reads_txt_and_xz_streams_and_reports_counts_per_split_and_class
     text, out = prepared
     counts = _counted_by_hand(shared_data / "pku_mmd" / "v1")
     assert {k: sum(c.values()) for k, c in counts.items()} == {
-        "all": 1673, "xsub train": 1558, "xsub test": 115, "xview train": 1124, "xview test": 549,
-    }  # fmt: skip
+        "all": 1673,
+        "xsub train": 1558,
+        "xsub test": 115,
+        "xview train": 1124,
+        "xview test": 549,
+    }
     # ~200 instances of each of the 8 interaction classes (labels 12 14 16 18 21 24 26 27), 1-4 of 28 others
     assert {k + 1 for k, n in counts["all"].items() if n > 100} == {12, 14, 16, 18, 21, 24, 26, 27}
     assert counts["all"][11] == 204 and len(counts["all"]) == 36
@@ -375,10 +391,12 @@ def test_a_video_present_as_txt_and_xz_is_an_error(tmp_path):
 
 @pytest.mark.parametrize(
     ("defect", "fragment"),
-    [("truncated", "broken xz data (Compressed file ended before the end-of-stream marker was reached)"),
-     ("garbage", "broken xz data (Input format not supported by decoder)"),
-     ("short-line", ":10: found 149 values; expected 150 numbers")],
-)  # fmt: skip
+    [
+        ("truncated", "broken xz data (Compressed file ended before the end-of-stream marker was reached)"),
+        ("garbage", "broken xz data (Input format not supported by decoder)"),
+        ("short-line", ":10: found 149 values; expected 150 numbers"),
+    ],
+)
 def test_malformed_xz_stream_is_a_one_line_error_naming_the_file(tmp_path, defect, fragment):
     rows = _bad_skeleton("truncated") if defect == "short-line" else _valid_rows()
     data = lzma.compress(("\n".join(rows) + "\n").encode())

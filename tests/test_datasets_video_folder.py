@@ -64,13 +64,19 @@ def test_prepare_gives_labelled_kinect20_samples_and_a_stratified_split(cache: P
     assert info["reader_skips"] == {"no_person": 1} and not info["skipped_files"]
     samples = [ds[i] for i in range(len(ds))]
     assert [(s.name, s.label, s.label_name) for s in samples] == [
-        ("bow/clip0.mp4", 0, "bow"), ("bow/clip1.mp4", 0, "bow"),
-        ("Wave_hand/clip0.mp4", 1, "Wave hand"), ("Wave_hand/clip1.mp4", 1, "Wave hand"),
-    ]  # fmt: skip
+        ("bow/clip0.mp4", 0, "bow"),
+        ("bow/clip1.mp4", 0, "bow"),
+        ("Wave_hand/clip0.mp4", 1, "Wave hand"),
+        ("Wave_hand/clip1.mp4", 1, "Wave hand"),
+    ]
     for s in samples:
         assert s.data.shape == (1, FRAMES, 20, 3) and s.fps == 15.0
-        assert s.meta == {"source": str(root / s.name), "folder": s.name.split("/")[0],
-                          "frames_with_person": FRAMES, "mirrored": False}  # fmt: skip
+        assert s.meta == {
+            "source": str(root / s.name),
+            "folder": s.name.split("/")[0],
+            "frames_with_person": FRAMES,
+            "mirrored": False,
+        }
         assert np.all(np.abs(s.data).sum(axis=(2, 3)) > 0)  # a person in every frame
         head_above_hips = s.data[0, :, 3, 1] - s.data[0, :, 0, 1]  # kinect20: head 3, spine base 0; y up
         assert np.all(head_above_hips > 0.2)
@@ -125,8 +131,12 @@ def test_inspect_a_single_clip_writes_nothing_beside_it(clip: str, pose_file: Pa
     path = Path(shutil.copy(pose_file if clip == "pose file" else root / "bow" / "clip0.mp4", single))
     info = inspect_file(path)
     assert (info["format"], info["layout"], info["frames"], info["persons"], info["joints"]) == (
-        "video_folder", "kinect20", FRAMES, 1, 20,
-    )  # fmt: skip
+        "video_folder",
+        "kinect20",
+        FRAMES,
+        1,
+        20,
+    )
     assert info["label"] is None and info["meta"]["frames_with_person"] == FRAMES
     assert [p.name for p in single.iterdir()] == [path.name]  # no pose cache written beside the file
 

@@ -18,6 +18,7 @@ import torch
 import yaml
 from typer.testing import CliRunner
 
+from skelrec.checkpoint import architecture, load_checkpoint, load_model, save_checkpoint
 from skelrec.cli import app
 from skelrec.config import OptimConfig
 from skelrec.datasets.prepare import prepare_dataset
@@ -40,7 +41,6 @@ from skelrec.evaluate import (
     semi_subset,
     write_result,
 )
-from skelrec.hub.checkpoint import architecture, load_checkpoint, load_model, save_checkpoint
 from skelrec.models import Classifier, build_encoder
 from skelrec.models.pooling import POOLINGS, pooled_width
 from skelrec.skeleton import Normalization
@@ -344,10 +344,10 @@ def test_finetune_saves_a_loadable_classifier(caches, checkpoint, tmp_path):
     assert result.epochs == pytest.approx(4 / 3)  # 24 clips in batches of 8: 3 steps per epoch
     assert result.settings["layer_decay"] == 0.8 and result.settings["drop_path"] == 0.3
     model, config = load_model(result.artifacts["classifier"])
-    assert isinstance(model, Classifier) and config["labels"] == ctx.classes
-    assert config["layout"] == "kinect20" and config["clip_length"] == CLIP and config["num_persons"] == 1
-    assert config["head"]["name"] == "mamp_finetune" and config["encoder"]["config"]["drop_path_rate"] == 0.3
-    assert config["metrics"][0] == {
+    assert isinstance(model, Classifier) and list(config.labels) == ctx.classes
+    assert config.layout == "kinect20" and config.clip_length == CLIP and config.num_persons == 1
+    assert config.head.name == "mamp_finetune" and config.encoder.config["drop_path_rate"] == 0.3
+    assert config.metrics[0] == {
         "protocol": "finetune",
         "dataset": "nw_ucla",
         "split": "xsub",
@@ -407,10 +407,10 @@ def test_gin_is_finetuned_inside_strl_from_its_pretrained_weights(caches, tmp_pa
     result = run_finetune(ctx, SMOKE, run_dir=tmp_path / "run", device="cpu", progress=False)
     assert result is not None
     model, saved = load_model(result.artifacts["classifier"])
-    assert (saved["encoder"]["name"], saved["head"]["name"]) == ("strl", "linear")
+    assert (saved.encoder.name, saved.head.name) == ("strl", "linear")
     assert model(torch.zeros(2, 1, CLIP, 20, 3)).shape == (2, 10)
     # the fine-tuned STRL classifier is itself a checkpoint to start from: its encoder loads strictly
-    strl = build_encoder("strl", **saved["encoder"]["config"])
+    strl = build_encoder("strl", **saved.encoder.config)
     again = build_method("supervised", strl, SPEC, num_classes=3, pretrained=result.artifacts["classifier"])
     assert all(torch.equal(v, again.encoder.state_dict()[k]) for k, v in model.encoder.state_dict().items())
 
@@ -423,13 +423,13 @@ def test_finetune_through_the_probe_feature_trains_the_bare_encoder_and_a_linear
     result = run_finetune(ctx, settings, run_dir=tmp_path / "run", device="cpu", progress=False)
     assert result is not None and result.settings["pooling"] == pooling and result.settings["downstream"] is False
     model, saved = load_model(result.artifacts["classifier"])
-    assert (saved["encoder"]["name"], saved["head"]["name"]) == ("gin", "linear")  # no STRL around the GIN
-    assert saved["head"]["config"]["pooling"] == pooling
+    assert (saved.encoder.name, saved.head.name) == ("gin", "linear")  # no STRL around the GIN
+    assert saved.head.config["pooling"] == pooling
     x, mask = torch.randn(2, 1, CLIP, 20, 3), torch.ones(2, 1, CLIP, dtype=torch.bool)
     width = extract_features(
         model.encoder, [{"x": x[i], "mask": mask[i], "label": 0} for i in range(2)], pooling=pooling
     )
-    assert saved["head"]["config"]["in_dim"] == width[0].shape[1] == pooled_width(model.encoder, pooling)
+    assert saved.head.config["in_dim"] == width[0].shape[1] == pooled_width(model.encoder, pooling)
     assert model(x, mask).shape == (2, 10)
 
 

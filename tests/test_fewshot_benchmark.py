@@ -95,8 +95,9 @@ def test_cross_person_scores_use_teach_defaults_and_accept_other_subjects(fewsho
     subjects = np.tile(np.repeat([0, 1, 2], 4), 6)
     feats = centres[labels] + styles[subjects] + 0.05 * torch.randn(len(labels), 128, generator=g)
     settings = fewshot.TeachSettings()
-    row = fewshot.cross_person_part(feats, labels, subjects, ways=3, shots=3, episodes=3, ratios=[0.4, 0.95],
-                                    settings=settings, seed=0)  # fmt: skip
+    row = fewshot.cross_person_part(
+        feats, labels, subjects, ways=3, shots=3, episodes=3, ratios=[0.4, 0.95], settings=settings, seed=0
+    )
     assert row["closed_set_accuracy"]["mean"] == 100.0 and row["known_accepted"]["mean"] == 100.0
     assert row["unknown_rejected"]["mean"] == 100.0 and row["auroc"]["mean"] == 1.0
     assert row["ratio_sweep"]["0.4"]["known_accepted"] == 100.0  # the default, recomputed from the same scores

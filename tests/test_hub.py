@@ -20,9 +20,9 @@ from huggingface_hub import ModelCard, constants
 from typer.testing import CliRunner
 
 from skelrec import cli
+from skelrec.checkpoint import architecture
 from skelrec.errors import SkelrecError
 from skelrec.hub import download, from_pretrained, loading, push, render_model_card, save_pretrained
-from skelrec.hub.checkpoint import architecture
 from skelrec.models import Classifier, build_encoder, build_head
 from skelrec.skeleton import Normalization
 
@@ -189,7 +189,7 @@ def test_from_pretrained_loads_the_same_model_from_the_hub(hub, tiny, tmp_path):
     loaded = from_pretrained(REPO, device="cpu", cache_dir=tmp_path / "cache")
     assert (loaded.source, loaded.revision, loaded.commit) == (REPO, "main", sha)
     assert loaded.folder == tmp_path / "cache" / "models--org--tiny" / "snapshots" / sha
-    assert loaded.config["labels"] == LABELS
+    assert list(loaded.config.labels) == LABELS
     x = batch()
     torch.testing.assert_close(loaded.model(x), model(x))
 

@@ -107,10 +107,15 @@ def _lines(path: Path) -> list[str]:
 
 def _expect_ntu(d: Path) -> tuple[Path, dict]:
     return d / "ntu_rgbd60_S001C001P001R001/S001C001P001R001A050.skeleton", {
-        "format": "ntu60", "also": ["ntu120"], "layout": "ntu25", "joints": 25, "persons": 2,
+        "format": "ntu60",
+        "also": ["ntu120"],
+        "layout": "ntu25",
+        "joints": 25,
+        "persons": 2,
         "frames": int(_lines(d / "ntu_rgbd60_S001C001P001R001/S001C001P001R001A050.skeleton")[0]),
-        "label": 49, "label_name": "punching/slapping other person",
-    }  # fmt: skip
+        "label": 49,
+        "label_name": "punching/slapping other person",
+    }
 
 
 def _expect_utd(d: Path) -> tuple[Path, dict]:
@@ -143,9 +148,14 @@ def _expect_msr_daily(d: Path) -> tuple[Path, dict]:
 def _expect_pku(d: Path) -> tuple[Path, dict]:
     labels = [ln.split(",") for ln in _lines(d / "pku_mmd/v1/labels/0036-L.txt")]
     return d / "pku_mmd/v1/skeletons/0036-L.txt", {
-        "format": "pku_mmd", "layout": "ntu25", "joints": 25, "persons": 2,
-        "samples": len(labels), "labelled_clips": len(labels), "frames": sum(int(e) - int(s) for _, s, e, _ in labels),
-    }  # fmt: skip
+        "format": "pku_mmd",
+        "layout": "ntu25",
+        "joints": 25,
+        "persons": 2,
+        "samples": len(labels),
+        "labelled_clips": len(labels),
+        "frames": sum(int(e) - int(s) for _, s, e, _ in labels),
+    }
 
 
 def _expect_pku_unlabelled(d: Path) -> tuple[Path, dict]:

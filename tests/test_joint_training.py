@@ -11,6 +11,7 @@ import pytest
 import scipy.io
 import torch
 
+from skelrec.checkpoint import architecture, save_checkpoint
 from skelrec.config import DataConfig
 from skelrec.datasets.prepare import prepare_dataset
 from skelrec.datasets.torch_data import open_prepared
@@ -19,7 +20,6 @@ from skelrec.errors import SkelrecError
 from skelrec.evaluate import EvalContext, FinetuneSettings
 from skelrec.evaluate.calibration import holdout_subjects, measure_calibration, write_calibration
 from skelrec.evaluate.finetune import finetune_once
-from skelrec.hub.checkpoint import architecture, save_checkpoint
 from skelrec.models import build_encoder
 from skelrec.skeleton import Normalization
 
@@ -107,8 +107,11 @@ def test_joint_finetune_scores_every_dataset_and_records_label_sources(caches, c
     ]
     rows = config["per_dataset_class"]
     assert {(r["dataset"], r["class"]) for r in rows} == {
-        ("utd_mhad", "wave hand"), ("utd_mhad", "sit down"), ("nw_ucla", "sit down"), ("nw_ucla", "take off jacket")
-    }  # fmt: skip
+        ("utd_mhad", "wave hand"),
+        ("utd_mhad", "sit down"),
+        ("nw_ucla", "sit down"),
+        ("nw_ucla", "take off jacket"),
+    }
     for metric in config["metrics"]:  # a dataset's top-1 is its classes' correct / total
         own = [r for r in rows if r["dataset"] == metric["dataset"]]
         assert metric["value"] == pytest.approx(100 * sum(r["correct"] for r in own) / sum(r["total"] for r in own))

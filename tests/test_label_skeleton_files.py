@@ -188,10 +188,18 @@ def test_folders_collect_skeleton_files_and_leave_other_text_files(tmp_path: Pat
     (tmp_path / "in" / "README.txt").write_text("read me\n")
     jobs, problems = collect_jobs([tmp_path / "in"])
     assert not problems
-    assert sorted(j.stem for j in jobs) == sorted([
-        "0001-L", "my_stream", "S001C001P001R001A001", "a01_s01_e00_v01", "my_ucla_clip", "a1_s1_t1_skeleton",
-        "a01_s01_e01_skeleton3D", "poses",
-    ])  # fmt: skip
+    assert sorted(j.stem for j in jobs) == sorted(
+        [
+            "0001-L",
+            "my_stream",
+            "S001C001P001R001A001",
+            "a01_s01_e00_v01",
+            "my_ucla_clip",
+            "a1_s1_t1_skeleton",
+            "a01_s01_e01_skeleton3D",
+            "poses",
+        ]
+    )
 
 
 REAL = {

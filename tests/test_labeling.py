@@ -21,7 +21,7 @@ import torch
 from skelrec.config import DataConfig, config_to_dict
 from skelrec.datasets.transforms import build_transform
 from skelrec.errors import SkelrecError
-from skelrec.hub import architecture, save_checkpoint
+from skelrec.hub import CheckpointConfig, architecture, save_checkpoint
 from skelrec.labeling import (
     NO_ACTION,
     NO_PERSON,
@@ -39,10 +39,10 @@ from skelrec.labeling import (
     write_outputs,
 )
 from skelrec.labeling.batch import collect_jobs, label_batch
+from skelrec.labeling.render import OverlayPainter, render_overlay
 from skelrec.labeling.writers import srt_time
 from skelrec.models import Classifier, build_encoder, build_head
 from skelrec.pose import PoseSequence
-from skelrec.render import OverlayPainter, render_overlay
 from skelrec.skeleton import Normalization, get_layout, normalize, resample_frames
 from skelrec.video import open_video, write_video
 
@@ -57,12 +57,21 @@ CLIP = 16
 # ------------------------------------------------------------------------------------------------------------------
 
 _HALF = {  # (x, y, z) of the left-side joint; the right side mirrors x
-    "eye_inner": (0.02, -0.65, -0.09), "eye": (0.035, -0.65, -0.09), "eye_outer": (0.05, -0.65, -0.08),
-    "ear": (0.08, -0.63, 0.0), "shoulder": (0.18, -0.45, 0.0), "hip": (0.1, 0.0, 0.0),
-    "knee": (0.1, 0.42, 0.0), "ankle": (0.1, 0.82, 0.02), "heel": (0.1, 0.86, 0.05), "foot_index": (0.1, 0.88, -0.08),
-}  # fmt: skip
-_ARM = {"down": {"elbow": (0.22, -0.2, 0.0), "wrist": (0.24, 0.02, 0.0)},
-        "up": {"elbow": (0.22, -0.7, 0.0), "wrist": (0.24, -0.95, 0.0)}}  # fmt: skip
+    "eye_inner": (0.02, -0.65, -0.09),
+    "eye": (0.035, -0.65, -0.09),
+    "eye_outer": (0.05, -0.65, -0.08),
+    "ear": (0.08, -0.63, 0.0),
+    "shoulder": (0.18, -0.45, 0.0),
+    "hip": (0.1, 0.0, 0.0),
+    "knee": (0.1, 0.42, 0.0),
+    "ankle": (0.1, 0.82, 0.02),
+    "heel": (0.1, 0.86, 0.05),
+    "foot_index": (0.1, 0.88, -0.08),
+}
+_ARM = {
+    "down": {"elbow": (0.22, -0.2, 0.0), "wrist": (0.24, 0.02, 0.0)},
+    "up": {"elbow": (0.22, -0.7, 0.0), "wrist": (0.24, -0.95, 0.0)},
+}
 
 
 def posture(left: str, right: str) -> np.ndarray:
@@ -151,7 +160,7 @@ def fit_posture_model(folder: Path) -> Path:
     """Fit the tiny classifier on windows of synthetic postures, through the labeler's own input pipeline."""
     model = tiny_classifier()
     config = checkpoint_config(model)
-    spec = ModelInput.from_config(config, source="test", in_channels=3)
+    spec = ModelInput.from_config(CheckpointConfig.coerce(config), source="test", in_channels=3)
     xs, ms, ys = [], [], []
     for seed in range(12):
         for y, name in enumerate(LABELS):
@@ -242,8 +251,12 @@ def test_decisions_and_segments():
     assert d[2] == Decision("uncertain", NO_ACTION, pytest.approx(0.55))
     segs = merge_segments(ws, d)
     assert [(s.start, s.end, s.label) for s in segs] == [
-        (0.0, 2.0, "a"), (2.0, 3.0, NO_ACTION), (3.0, 4.0, "b"), (4.0, 5.0, NO_PERSON), (5.0, 6.0, "b")
-    ]  # fmt: skip
+        (0.0, 2.0, "a"),
+        (2.0, 3.0, NO_ACTION),
+        (3.0, 4.0, "b"),
+        (4.0, 5.0, NO_PERSON),
+        (5.0, 6.0, "b"),
+    ]
     assert segs[0].score == pytest.approx(0.85) and segs[3].score is None
 
 
@@ -256,7 +269,8 @@ def test_model_input_applies_the_checkpoint_normalization():
     skel = synthetic_poses([("raise left", 1.3)]).to_skeleton("ntu25")  # (1, 26, 25, 3)
     model = tiny_classifier()
     norm = {"center": "frame", "scale": "torso", "align": True}
-    spec = ModelInput.from_config(checkpoint_config(model, normalization=norm), source="t", in_channels=3)
+    config = CheckpointConfig.coerce(checkpoint_config(model, normalization=norm))
+    spec = ModelInput.from_config(config, source="t", in_channels=3)
     x, mask = spec(skel)
     assert x.shape == (1, CLIP, 25, 3) and mask.all()
     ref, ref_mask = normalize(skel, "ntu25", Normalization(**norm))
@@ -265,16 +279,17 @@ def test_model_input_applies_the_checkpoint_normalization():
     # with a training data section, its evaluation pipeline is used as is (here: a 90% centre crop, 2 persons)
     data = DataConfig(layout="ntu25", clip_length=CLIP, persons=2, normalization=Normalization(scale="torso"))
     data.test_crop = 0.9
-    cfg = checkpoint_config(model, data=config_to_dict(data), num_persons=2)
+    cfg = CheckpointConfig.coerce(checkpoint_config(model, data=config_to_dict(data), num_persons=2))
     x2, m2 = ModelInput.from_config(cfg, source="t", in_channels=3)(skel)
     ex, _ = build_transform(data, train=False)(skel)
     assert x2.shape == (2, CLIP, 25, 3) and not m2[1].any()
     np.testing.assert_array_equal(x2, ex)
     assert not np.allclose(x2[0], x)
     # window seconds: clip_seconds, else clip_length / fps, else clip_length / 30
-    assert clip_seconds({"clip_length": 60, "clip_seconds": 2.5}) == 2.5
-    assert clip_seconds({"clip_length": 60, "fps": 15}) == 4.0
-    assert clip_seconds({"clip_length": 60}) == 2.0
+    sixty = CheckpointConfig.coerce(checkpoint_config(model, clip_length=60, clip_seconds=None))
+    assert clip_seconds(sixty.updated(clip_seconds=2.5)) == 2.5
+    assert clip_seconds(sixty.updated(fps=15)) == 4.0
+    assert clip_seconds(sixty) == 2.0
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -419,8 +434,11 @@ def test_collect_jobs(tmp_path: Path):
     (tmp_path / "empty").mkdir()
     jobs, problems = collect_jobs([tmp_path / "a", tmp_path / "b", tmp_path / "missing.mp4", tmp_path / "empty"])
     assert [(j.source.relative_to(tmp_path).as_posix(), j.stem) for j in jobs] == [
-        ("a/x.mp4", "a_x"), ("b/x.mp4", "b_x"), ("b/y.MOV", "y"), ("missing.mp4", "missing")
-    ]  # fmt: skip
+        ("a/x.mp4", "a_x"),
+        ("b/x.mp4", "b_x"),
+        ("b/y.MOV", "y"),
+        ("missing.mp4", "missing"),
+    ]
     assert [(p.source.name, p.status) for p in problems] == [("empty", "failed")]
     assert "no video files" in problems[0].message
 

@@ -364,10 +364,16 @@ def test_classifier_feeds_a_head_the_pooling_its_config_names(pooling, head_name
     with torch.no_grad():
         torch.testing.assert_close(model.features(x, mask), pooled)
         torch.testing.assert_close(model(x, mask), head(pooled))
-        config = {**architecture(model), "layout": "ntu25", "normalization": {}, "clip_length": 16,
-                  "num_persons": 2, "labels": ["a", "b", "c"]}  # fmt: skip
+        config = {
+            **architecture(model),
+            "layout": "ntu25",
+            "normalization": {},
+            "clip_length": 16,
+            "num_persons": 2,
+            "labels": ["a", "b", "c"],
+        }
         loaded, saved = load_model(save_checkpoint(tmp_path / "model", model.state_dict(), config))
-        assert saved["head"]["config"]["pooling"] == pooling
+        assert saved.head is not None and saved.head.config["pooling"] == pooling
         torch.testing.assert_close(loaded(x, mask), model(x, mask))  # labeling applies the same pooling
 
 

@@ -65,7 +65,7 @@ def test_shipped_names_win_over_local_folders_and_never_reach_the_hub(weights, t
     (tmp_path / "gestures").mkdir()  # a local folder with a shipped name, not a model
     loaded = from_pretrained("gestures", device="cpu")
     assert loaded.source == "gestures" and loaded.folder == weights / "default"
-    assert len(loaded.config["labels"]) == 27
+    assert len(loaded.config.labels) == 27
     with pytest.raises(SkelrecError, match="gestures"):  # ./gestures is the local folder (no config.json in it)
         from_pretrained("./gestures", device="cpu")
     assert all("/" not in name for name in SHIPPED_MODELS)  # a Hub id owner/name is never a shipped name

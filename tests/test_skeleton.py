@@ -107,10 +107,16 @@ def _standing_person(t: int = 10, offset=(1.0, 0.5, 3.0), scale: float = 1.0) ->
     ntu = get_layout("ntu25")
     x = np.zeros((1, t, 25, 3), np.float32)
     pos = {
-        "spine_base": (0, 0, 0), "spine_mid": (0, 0.5, 0), "spine_shoulder": (0, 1, 0), "neck": (0, 1.1, 0),
-        "head": (0, 1.3, 0), "left_shoulder": (-0.4, 1, 0), "right_shoulder": (0.4, 1, 0),
-        "left_hip": (-0.2, 0, 0), "right_hip": (0.2, 0, 0),
-    }  # fmt: skip
+        "spine_base": (0, 0, 0),
+        "spine_mid": (0, 0.5, 0),
+        "spine_shoulder": (0, 1, 0),
+        "neck": (0, 1.1, 0),
+        "head": (0, 1.3, 0),
+        "left_shoulder": (-0.4, 1, 0),
+        "right_shoulder": (0.4, 1, 0),
+        "left_hip": (-0.2, 0, 0),
+        "right_hip": (0.2, 0, 0),
+    }
     for name, p in pos.items():
         x[0, :, ntu.index(name)] = p
     x[0, :, ntu.index("right_hand"), 1] = np.linspace(0.5, 1.5, t)

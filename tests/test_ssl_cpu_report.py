@@ -81,10 +81,16 @@ def test_evaluate_probes_each_method_and_its_random_twin(ssl_cpu, monkeypatch: p
 
     outs = [Path(call[call.index("--out") + 1]).name for call in calls]
     assert outs == [
-        "linear.json", "linear_seed1.json", "knn.json", "knn_seed1.json",
-        "random_linear.json", "random_linear_seed1.json", "random_knn.json", "random_knn_seed1.json",
+        "linear.json",
+        "linear_seed1.json",
+        "knn.json",
+        "knn_seed1.json",
+        "random_linear.json",
+        "random_linear_seed1.json",
+        "random_knn.json",
+        "random_knn_seed1.json",
         "supervised_probe_feature.json",
-    ]  # fmt: skip
+    ]
     assert ["--init" in call for call in calls] == [False] * 4 + [True] * 5
     assert [call[call.index("--seed") + 1] for call in calls[:8]] == ["0", "1"] * 4
     assert all(str(ssl_cpu.RUNS / "skeletonmae" / "encoder") in call for call in calls)

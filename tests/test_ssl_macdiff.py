@@ -9,9 +9,9 @@ import torch
 import train_standins as standins
 from torch import nn
 
+from skelrec.checkpoint import METHOD_PREFIX, load_checkpoint, load_model, save_checkpoint
 from skelrec.config import load_config
 from skelrec.errors import SkelrecError
-from skelrec.hub.checkpoint import METHOD_PREFIX, load_checkpoint, load_model, save_checkpoint
 from skelrec.models import build_encoder
 from skelrec.ssl import build_method
 from skelrec.ssl import macdiff as md

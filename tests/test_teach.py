@@ -104,14 +104,22 @@ def three_moves(root: Path, per_action: int = 3) -> Path:
 
 
 def base_config(encoder: torch.nn.Module, **fields) -> dict:
-    return {**architecture(encoder), "layout": "kinect20", "normalization": NORMALIZATION, "clip_length": CLIP,
-            "num_persons": 1, "labels": None, **fields}  # fmt: skip
+    return {
+        **architecture(encoder),
+        "layout": "kinect20",
+        "normalization": NORMALIZATION,
+        "clip_length": CLIP,
+        "num_persons": 1,
+        "labels": None,
+        **fields,
+    }
 
 
 def tiny_encoder() -> torch.nn.Module:
     torch.manual_seed(0)
-    return build_encoder("transformer", in_channels=3, num_joints=20, num_frames=CLIP, depth=1, embed_dim=16,
-                         num_heads=2)  # fmt: skip
+    return build_encoder(
+        "transformer", in_channels=3, num_joints=20, num_frames=CLIP, depth=1, embed_dim=16, num_heads=2
+    )
 
 
 @pytest.fixture(scope="module")
@@ -218,11 +226,14 @@ def test_leave_one_out_accuracy_by_hand():
     assert held.correct.tolist() == [True, True, False, True, True, False]
     assert held.accuracy == pytest.approx(0.8)
     assert [(a.label, a.clips, a.correct) for a in held.per_action(["A", "B", "C"])] == [
-        ("A", 3, 2), ("B", 2, 2), ("C", 1, None)
-    ]  # fmt: skip
+        ("A", 3, 2),
+        ("B", 2, 2),
+        ("C", 1, None),
+    ]
     # own-class similarity of A's third clip: cos((0, 1), normalize((1, 0) + normalize((0.9, 0.1))))
-    proto = torch.nn.functional.normalize(torch.tensor([1.0, 0]) + torch.nn.functional.normalize(
-        torch.tensor([0.9, 0.1]), dim=0), dim=0)  # fmt: skip
+    proto = torch.nn.functional.normalize(
+        torch.tensor([1.0, 0]) + torch.nn.functional.normalize(torch.tensor([0.9, 0.1]), dim=0), dim=0
+    )
     assert held.own_similarities()[2] == pytest.approx(float(proto[1]), abs=1e-5)
 
 
@@ -290,8 +301,9 @@ def test_leave_one_person_out_holds_out_every_person_at_once():
     clips alone; her C leaves no clip of C behind, so it is not counted."""
     clips = hand_clips([[1, 0], [0, 1], [1, 0.2], [0.2, 1], [-1, -1]], [0, 1, 0, 1, 2])
     persons = np.array(["alice", "alice", "bob", "bob", "alice"])
-    held = cross_validate(build_teach_method("prototype", center=False), clips, FitContext(("A", "B", "C")),
-                          groups=persons)  # fmt: skip
+    held = cross_validate(
+        build_teach_method("prototype", center=False), clips, FitContext(("A", "B", "C")), groups=persons
+    )
     assert held is not None and held.folds == 2 and held.grouped and not held.leave_one_out
     assert held.counted.tolist() == [True, True, True, True, False]
     assert held.accuracy == 1.0
@@ -309,15 +321,15 @@ def test_taught_folder_is_an_ordinary_checkpoint(taught, base: Path):
     out, result = taught
     model, config = load_model(out)  # strict: every key, every shape
     assert isinstance(model, Classifier) and isinstance(model.head, PrototypeHead)
-    assert config["labels"] == ["both up", "raise left", "raise right", UNKNOWN_LABEL]
-    assert config["head"]["config"]["unknown_threshold"] == pytest.approx(result.open_set.threshold)
-    assert config["head"]["config"]["pooling"] == config["teach"]["pooling"] == "joints"  # the default feature
-    assert config["head"]["config"]["in_dim"] == 20 * 16  # 20 joint tokens x 16
-    assert config["clip_seconds"] == pytest.approx(2.0)
+    assert list(config.labels) == ["both up", "raise left", "raise right", UNKNOWN_LABEL]
+    assert config.head.config["unknown_threshold"] == pytest.approx(result.open_set.threshold)
+    assert config.head.config["pooling"] == config.extra["teach"]["pooling"] == "joints"  # the default feature
+    assert config.head.config["in_dim"] == 20 * 16  # 20 joint tokens x 16
+    assert config.clip_seconds == pytest.approx(2.0)
     encoder, _ = load_model(base)
     for key, value in encoder.state_dict().items():  # the base encoder, untouched
         torch.testing.assert_close(model.state_dict()[f"encoder.{key}"], value)
-    teach_section = config["teach"]
+    teach_section = config.extra["teach"]
     assert [a["clips"] for a in teach_section["actions"]] == [["clip0.npz", "clip1.npz", "clip2.npz"]] * 3
     assert teach_section["held_out"]["folds"] == 9
     card = (out / "README.md").read_text()
@@ -337,17 +349,17 @@ def test_card_records_the_training_data_and_says_what_held_out_accuracy_means(ta
     card = (out / "README.md").read_text()
     assert "Not recorded" not in card and "1 persons" not in card
     assert "Input: `kinect20` skeletons (20 joints), 16 frames, 1 person," in card
-    examples = config["training"]["data"][0]
+    examples = config.training["data"][0]
     assert examples["id"] == "examples" and examples["name"] == (
         "Example clips taught with `skelrec teach`: 3 action(s), 9 clips, 18.0 s in total (both up: 3 clips, 6.0 s, "
         "raise left: 3 clips, 6.0 s, raise right: 3 clips, 6.0 s); poses by `mediapipe` (frame stride 1); persons "
         "not named (clips named PERSON__clip.mp4 say who is in them)"
     )
     assert "## Training data and terms" in card and examples["name"] in card
-    assert config["teach"]["durations_seconds"] == {"both up": 6.0, "raise left": 6.0, "raise right": 6.0}
+    assert config.extra["teach"]["durations_seconds"] == {"both up": 6.0, "raise left": 6.0, "raise right": 6.0}
     caveat = "held-out accuracy over your own clips: it shows how well they agree with each other; other people may"
-    assert caveat in card and caveat in result.describe() and caveat in config["teach"]["held_out"]["meaning"]
-    assert result.cross_person is None and config["teach"]["leave_one_person_out"] is None
+    assert caveat in card and caveat in result.describe() and caveat in config.extra["teach"]["held_out"]["meaning"]
+    assert result.cross_person is None and config.extra["teach"]["leave_one_person_out"] is None
 
 
 def test_clips_named_by_person_give_a_leave_one_person_out_accuracy(base: Path, tmp_path: Path):
@@ -362,9 +374,9 @@ def test_clips_named_by_person_give_a_leave_one_person_out_accuracy(base: Path, 
         result.describe()
     )
     config = load_model(tmp_path / "model")[1]
-    assert config["teach"]["leave_one_person_out"]["accuracy"] == 1.0
-    assert [m["protocol"] for m in config["metrics"]] == ["leave-one-out", "leave-one-person-out"]
-    assert "2 named person(s): alice, bob" in config["training"]["data"][0]["name"]
+    assert config.extra["teach"]["leave_one_person_out"]["accuracy"] == 1.0
+    assert [m["protocol"] for m in config.metrics] == ["leave-one-out", "leave-one-person-out"]
+    assert "2 named person(s): alice, bob" in config.training["data"][0]["name"]
 
 
 def test_taught_model_labels_a_clip(taught):
@@ -402,8 +414,8 @@ def test_open_set_labels_a_far_clip_unknown_and_accepts_another_body(taught):
 def test_other_frozen_encoder_methods(base: Path, examples: Path, tmp_path: Path, method: str, head: str):
     result = teach(examples, tmp_path / method, base=base, settings=TeachSettings(method=method), device="cpu")
     _, config = load_model(tmp_path / method)
-    assert config["head"]["name"] == head and result.held_out is not None and result.held_out.folds == 9
-    assert (UNKNOWN_LABEL in config["labels"]) == (method == "knn")  # open set by default for similarity methods
+    assert config.head.name == head and result.held_out is not None and result.held_out.folds == 9
+    assert (UNKNOWN_LABEL in config.labels) == (method == "knn")  # open set by default for similarity methods
     taught = TeachBase.load(tmp_path / method, device="cpu")  # the taught model's own input pipeline
     x, mask = taught.model_inputs([taught.skeleton(movement("both_up", seed=97))])
     model = Classifier(taught.encoder, taught.loaded.model.head)
@@ -414,12 +426,13 @@ def test_other_frozen_encoder_methods(base: Path, examples: Path, tmp_path: Path
 def test_a_pooled_feature_is_taught_recorded_and_applied_when_labelling(base: Path, examples: Path, tmp_path: Path):
     from skelrec.models.pooling import SEGMENTS
 
-    result = teach(examples, tmp_path / "grid", base=base, settings=TeachSettings(pooling="segment_joints"),
-                   device="cpu")  # fmt: skip
+    result = teach(
+        examples, tmp_path / "grid", base=base, settings=TeachSettings(pooling="segment_joints"), device="cpu"
+    )
     assert result.accuracy == 1.0
     _, config = load_model(tmp_path / "grid")
-    assert config["head"]["config"]["pooling"] == config["teach"]["pooling"] == "segment_joints"
-    assert config["head"]["config"]["in_dim"] == SEGMENTS * 20 * 16  # 4 ordered segments x 20 joint tokens x 16
+    assert config.head.config["pooling"] == config.extra["teach"]["pooling"] == "segment_joints"
+    assert config.head.config["in_dim"] == SEGMENTS * 20 * 16  # 4 ordered segments x 20 joint tokens x 16
     assert "the `segment_joints` feature of the encoder" in (tmp_path / "grid" / "README.md").read_text()
     labeler = Labeler.from_pretrained(tmp_path / "grid", device="cpu")
     assert [d.label for d in labeler.label_poses(movement("raise_left", seed=98)).decisions] == ["raise left"]
@@ -444,7 +457,7 @@ def test_finetune_trains_encoder_and_head(base: Path, tmp_path: Path):
     settings = TeachSettings(method="finetune", method_options={"epochs": 2, "batch_size": 2})
     result = teach(examples, tmp_path / "ft", base=base, settings=settings, device="cpu")
     model, config = load_model(tmp_path / "ft")
-    assert config["head"]["name"] == "mamp_finetune" and config["labels"] == ["raise left", "raise right"]
+    assert config.head.name == "mamp_finetune" and list(config.labels) == ["raise left", "raise right"]
     assert result.held_out is not None and result.held_out.folds == 4 and result.protocol == "leave-one-out"
     encoder, _ = load_model(base)
     changed = [k for k, v in encoder.state_dict().items() if not torch.equal(model.state_dict()[f"encoder.{k}"], v)]
@@ -456,15 +469,19 @@ def test_skeleton_augmentation_multiplies_the_examples(base: Path, examples: Pat
     result = teach(examples, tmp_path / "aug", base=base, settings=settings, device="cpu")
     assert (result.augment, result.copies) == ("skeleton", 2)
     assert json.loads((tmp_path / "aug" / "config.json").read_text())["teach"]["augment"] == {
-        "kind": "skeleton", "copies": 2
-    }  # fmt: skip
+        "kind": "skeleton",
+        "copies": 2,
+    }
 
 
 def test_diffusion_augmentation_with_a_macdiff_base(examples: Path, tmp_path: Path):
     options = {"decoder_dim": 16, "decoder_depth": 1, "decoder_heads": 2, "diffusion_steps": 100}
     method = build_method("macdiff", tiny_encoder(), InputSpec("kinect20", CLIP, 1, 3), **options)
-    macdiff = save_checkpoint(tmp_path / "macdiff", method.export_state(),
-                              base_config(method.encoder, method={"name": "macdiff", "kwargs": options}))  # fmt: skip
+    macdiff = save_checkpoint(
+        tmp_path / "macdiff",
+        method.export_state(),
+        base_config(method.encoder, method={"name": "macdiff", "kwargs": options}),
+    )
     settings = TeachSettings(augment=True, copies=2, diffusion_steps=2)
     result = teach(examples, tmp_path / "aug", base=macdiff, settings=settings, device="cpu")
     assert (result.augment, result.copies) == ("diffusion", 2)
@@ -515,8 +532,17 @@ def test_a_clip_too_short_for_the_model_is_named(base: Path, tmp_path: Path):
 def test_a_base_model_without_an_encoder_is_refused(examples: Path, tmp_path: Path):
     folder = tmp_path / "broken"
     folder.mkdir()
-    config = {"format_version": 1, "skelrec_version": "0.1.0", "encoder": None, "head": None, "layout": "kinect20",
-              "normalization": NORMALIZATION, "clip_length": CLIP, "num_persons": 1, "labels": None}  # fmt: skip
+    config = {
+        "format_version": 1,
+        "skelrec_version": "0.1.0",
+        "encoder": None,
+        "head": None,
+        "layout": "kinect20",
+        "normalization": NORMALIZATION,
+        "clip_length": CLIP,
+        "num_persons": 1,
+        "labels": None,
+    }
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(SkelrecError, match=r"cannot use base model .*broken: .*\"encoder\" must be"):
         teach(examples, tmp_path / "out", base=folder, device="cpu")
@@ -529,14 +555,31 @@ def test_a_base_model_without_an_encoder_is_refused(examples: Path, tmp_path: Pa
 
 def test_cli_teach(base: Path, examples: Path, tmp_path: Path):
     out = tmp_path / "cli"
-    result = CliRunner().invoke(app, ["teach", str(examples), "--out", str(out), "--base", str(base),
-                                      "--method", "knn", "--closed-set", "--pooling", "joints",
-                                      "--device", "cpu"])  # fmt: skip
+    result = CliRunner().invoke(
+        app,
+        [
+            "teach",
+            str(examples),
+            "--out",
+            str(out),
+            "--base",
+            str(base),
+            "--method",
+            "knn",
+            "--closed-set",
+            "--pooling",
+            "joints",
+            "--device",
+            "cpu",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "taught 3 action(s) from 9 clip(s) with knn (closed set)" in result.output
     assert "leave-one-out accuracy: 100.0 %" in result.output
     config = load_model(out)[1]
-    assert config["labels"] == ["both up", "raise left", "raise right"] and config["teach"]["pooling"] == "joints"
+    assert (
+        list(config.labels) == ["both up", "raise left", "raise right"] and config.extra["teach"]["pooling"] == "joints"
+    )
 
 
 def astronaut_clip(path: Path, motion: str, seconds: float = 1.2, fps: float = 15, seed: int = 0) -> Path:

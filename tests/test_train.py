@@ -23,12 +23,12 @@ import train_standins as standins
 from safetensors.torch import load_file
 from torch import Tensor
 
+from skelrec.checkpoint import load_model
 from skelrec.config import AugmentConfig, DataConfig, OptimConfig, TrainConfig, load_config, section_from_dict
 from skelrec.datasets.base import Sample
 from skelrec.datasets.torch_data import ConcatPrepared, EpochBatchSampler, build_dataset, build_loader
 from skelrec.datasets.transforms import build_transform
 from skelrec.errors import SkelrecError
-from skelrec.hub.checkpoint import load_model
 from skelrec.skeleton import convert, get_layout
 from skelrec.ssl import METHODS, InputSpec, Method, MethodOptions, build_encoder_for, build_method, register_method
 from skelrec.train import Trainer, train
@@ -241,15 +241,15 @@ def test_train_writes_run_folder_and_exports_encoder(tmp_path):
 
     encoder, config = load_model(run / "encoder")
     assert_same_weights(encoder.state_dict(), result.method.encoder.state_dict())
-    assert (config["layout"], config["clip_length"], config["num_persons"], config["labels"]) == (
+    assert (config.layout, config.clip_length, config.num_persons, config.labels) == (
         "kinect20",
         16,
         2,
         None,
     )
-    assert config["normalization"] == cfg.data.normalization.to_dict()
-    assert config["training"]["steps"] == 10 and config["method"]["name"] == "test_recon"
-    data = section_from_dict(DataConfig, config["data"])
+    assert config.normalization == cfg.data.normalization.to_dict()
+    assert config.training["steps"] == 10 and config.method["name"] == "test_recon"
+    data = section_from_dict(DataConfig, config.data)
     assert data == saved.data
     x, _ = build_transform(data, train=False)(standins.MemoryPrepared(1)[0].data)
     assert x.shape == (2, 16, 20, 3)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -37,6 +38,9 @@ def _free_port() -> int:
 def wheel_env(tmp_path_factory) -> dict[str, Path]:
     """Build the wheel, make a venv outside the repository and install the wheel there."""
     tmp = tmp_path_factory.mktemp("wheel")
+    # setuptools builds in ROOT/build and never empties it: a module moved or deleted since an earlier build would
+    # still be packaged from there (a wheel a clean clone would not make)
+    shutil.rmtree(ROOT / "build", ignore_errors=True)
     dist = tmp / "dist"
     build = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", dist, ROOT],

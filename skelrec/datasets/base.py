@@ -215,8 +215,12 @@ class MetaSplit:
                 wanted = sorted(self.train if part == "train" else self.test)
                 log.warning(
                     "%s: the %s part is empty: none of the %d samples has %s in %s (that part of the data is absent)",
-                    protocol, part, len(meta), self.key, wanted,
-                )  # fmt: skip
+                    protocol,
+                    part,
+                    len(meta),
+                    self.key,
+                    wanted,
+                )
         return out
 
 

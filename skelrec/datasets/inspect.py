@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+import skelrec.datasets  # noqa: F401  (registers the readers)
 from skelrec.datasets.base import DATASETS, DatasetReader, Sample
 from skelrec.datasets.cache import INFO, SHARDS_DIR, PreparedDataset
 from skelrec.datasets.prepare import read_one
@@ -50,8 +51,6 @@ def inspect_file(path: str | Path) -> dict[str, Any]:
 
 def detect_readers(path: Path) -> list[type[DatasetReader]]:
     """Registered readers that recognise ``path`` by name/extension/content, in registry order."""
-    import skelrec.datasets  # noqa: F401  (registers the readers)
-
     return [cls for cls in DATASETS.values() if cls.detect(path)]
 
 

@@ -34,10 +34,23 @@ __all__ = ["MSR_DAILY_CLASSES", "MsrDailyReader"]
 
 # Activities 1-16 in the dataset's numbering (Wang et al. 2012).
 MSR_DAILY_CLASSES = (
-    "drink", "eat", "read book", "call cellphone", "write on a paper", "use laptop", "use vacuum cleaner",
-    "cheer up", "sit still", "toss paper", "play game", "lie down on sofa", "walk", "play guitar", "stand up",
+    "drink",
+    "eat",
+    "read book",
+    "call cellphone",
+    "write on a paper",
+    "use laptop",
+    "use vacuum cleaner",
+    "cheer up",
+    "sit still",
+    "toss paper",
+    "play game",
+    "lie down on sofa",
+    "walk",
+    "play guitar",
+    "stand up",
     "sit down",
-)  # fmt: skip
+)
 
 _NAME = re.compile(r"a(?P<action>\d+)_s(?P<subject>\d+)_e(?P<episode>\d+)_skeleton\.txt")
 _NAMING = "aAA_sSS_eEE_skeleton.txt, e.g. a03_s01_e01_skeleton.txt"

@@ -28,9 +28,19 @@ __all__ = ["MSRC12_CLASSES", "Msrc12Reader"]
 
 # Gesture ids G1..G12 of the dataset's tag set.
 MSRC12_CLASSES = (
-    "lift outstretched arms", "duck", "push right", "goggles", "wind it up", "shoot", "bow", "throw",
-    "had enough", "change weapon", "beat both", "kick",
-)  # fmt: skip
+    "lift outstretched arms",
+    "duck",
+    "push right",
+    "goggles",
+    "wind it up",
+    "shoot",
+    "bow",
+    "throw",
+    "had enough",
+    "change weapon",
+    "beat both",
+    "kick",
+)
 
 _NAME = re.compile(r"(?P<series>P\d+_\d+)_(?P<gesture>\d+)(?P<variant>A?)_p(?P<person>\d+)\.csv")
 _NAMING = "P<a>_<b>_<gesture>[A]_p<person>.csv, e.g. P1_1_1_p06.csv"

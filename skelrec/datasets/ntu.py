@@ -50,14 +50,32 @@ log = logging.getLogger(__name__)
 NUM_JOINTS = 25
 FPS = 30.0  # Kinect v2
 BODY_FIELDS = (
-    "bodyID", "clippedEdges", "handLeftConfidence", "handLeftState", "handRightConfidence", "handRightState",
-    "isRestricted", "leanX", "leanY", "trackingState",
-)  # fmt: skip
+    "bodyID",
+    "clippedEdges",
+    "handLeftConfidence",
+    "handLeftState",
+    "handRightConfidence",
+    "handRightState",
+    "isRestricted",
+    "leanX",
+    "leanY",
+    "trackingState",
+)
 BODY_INFO_FIELDS = BODY_FIELDS[1:]  # the columns of NtuBody.info (the body ID is kept exactly, as an int)
 JOINT_FIELDS = (
-    "x", "y", "z", "depthX", "depthY", "colorX", "colorY",
-    "orientationW", "orientationX", "orientationY", "orientationZ", "trackingState",
-)  # fmt: skip
+    "x",
+    "y",
+    "z",
+    "depthX",
+    "depthY",
+    "colorX",
+    "colorY",
+    "orientationW",
+    "orientationX",
+    "orientationY",
+    "orientationZ",
+    "trackingState",
+)
 
 # Official README of shahroudy/NTURGB-D: A1..A60 form NTU RGB+D 60, A1..A120 NTU RGB+D 120.
 NTU120_CLASSES: tuple[str, ...] = (
@@ -95,9 +113,42 @@ NTU60_CLASSES = NTU120_CLASSES[:60]
 # Cross-subject training performers (MAMP / CTR-GCN ``seq_transformation.py:get_indices``); the rest are test.
 NTU60_TRAIN_SUBJECTS = frozenset((1, 2, 4, 5, 8, 9, 13, 14, 15, 16, 17, 18, 19, 25, 27, 28, 31, 34, 35, 38))
 NTU120_TRAIN_SUBJECTS = NTU60_TRAIN_SUBJECTS | frozenset(
-    (45, 46, 47, 49, 50, 52, 53, 54, 55, 56, 57, 58, 59, 70, 74, 78, 80, 81, 82, 83, 84, 85, 86, 89, 91, 92, 93, 94,
-     95, 97, 98, 100, 103)
-)  # fmt: skip
+    (
+        45,
+        46,
+        47,
+        49,
+        50,
+        52,
+        53,
+        54,
+        55,
+        56,
+        57,
+        58,
+        59,
+        70,
+        74,
+        78,
+        80,
+        81,
+        82,
+        83,
+        84,
+        85,
+        86,
+        89,
+        91,
+        92,
+        93,
+        94,
+        95,
+        97,
+        98,
+        100,
+        103,
+    )
+)
 NTU60_TRAIN_CAMERAS = frozenset((2, 3))  # cross-view: cameras 2, 3 train; camera 1 test
 
 # --------------------------------------------------------------------------------------------------------------
@@ -278,8 +329,12 @@ def _scan_structure(path: Path, lines: list[str]) -> tuple[int, np.ndarray, list
     """
     num_frames = _count(path, lines, 0, "frame count")
     if 1 + num_frames > len(lines):  # every frame takes at least its body-count line
-        raise DataFormatError(path, f"file ends after line {len(lines)} but line 1 announces {num_frames} frames",
-                              expected=f"{num_frames} frames", line=len(lines) + 1)  # fmt: skip
+        raise DataFormatError(
+            path,
+            f"file ends after line {len(lines)} but line 1 announces {num_frames} frames",
+            expected=f"{num_frames} frames",
+            line=len(lines) + 1,
+        )
     bodies_per_frame = np.zeros(num_frames, dtype=np.int64)
     body_lines: list[int] = []
     row_frame: list[int] = []
@@ -293,9 +348,11 @@ def _scan_structure(path: Path, lines: list[str]) -> tuple[int, np.ndarray, list
                 raise DataFormatError(path, f"joint count {joints}", expected=f"{NUM_JOINTS} (Kinect v2)", line=pos + 2)
             if pos + 2 + NUM_JOINTS > len(lines):
                 raise DataFormatError(
-                    path, f"file ends after line {len(lines)}, inside frame {f + 1} of {num_frames}",
-                    expected=f"{NUM_JOINTS} joint lines", line=len(lines) + 1,
-                )  # fmt: skip
+                    path,
+                    f"file ends after line {len(lines)}, inside frame {f + 1} of {num_frames}",
+                    expected=f"{NUM_JOINTS} joint lines",
+                    line=len(lines) + 1,
+                )
             body_lines.append(pos)
             row_frame.append(f)
             pos += 2 + NUM_JOINTS
@@ -330,8 +387,11 @@ def _raise_first_bad_line(
 ) -> NoReturn:
     for i in idx:
         parse_floats(path, int(i) + 1, lines[i], count=width, what=what)  # raises for the first bad line
-    raise DataFormatError(path, f"cannot parse the {what} of lines {idx[0] + 1}-{idx[-1] + 1}",
-                          expected=f"{width} whitespace-separated numbers per line")  # fmt: skip
+    raise DataFormatError(
+        path,
+        f"cannot parse the {what} of lines {idx[0] + 1}-{idx[-1] + 1}",
+        expected=f"{width} whitespace-separated numbers per line",
+    )
 
 
 def _parse_body_lines(path: Path, lines: list[str], body_lines: list[int]) -> tuple[list[int], np.ndarray]:
@@ -436,9 +496,10 @@ def select_actors(recording: NtuRecording, config: DenoiseConfig | None = None) 
     config = config or DenoiseConfig()
     if not recording.bodies:
         raise DataFormatError(
-            recording.path, "no body is tracked in any frame",
+            recording.path,
+            "no body is tracked in any frame",
             expected="at least one body (the official missing-skeleton list names such files; skip them)",
-        )  # fmt: skip
+        )
     compact = np.cumsum(recording.bodies_per_frame > 0) - 1  # raw frame -> index among frames holding a body
     num_frames = int(compact[-1]) + 1
     tracks = [_track(b, int(compact[b.frames[0]])) for b in recording.bodies]
@@ -579,9 +640,10 @@ class _NtuSkeletonReader(DatasetReader):
         ids = self._ids(path)
         if ids is None:
             raise DataFormatError(
-                path, f"file name is not an {self.name} sample name",
+                path,
+                f"file name is not an {self.name} sample name",
                 expected=f"SsssCcccPpppRrrrAaaa.skeleton with action A001-A{self.num_actions:03d}",
-            )  # fmt: skip
+            )
         recording = parse_skeleton(path)
         if not recording.bodies:
             return self.skip("no_body", f"{path}: no body is tracked in any frame (a missing-skeleton sample); skipped")
@@ -590,9 +652,17 @@ class _NtuSkeletonReader(DatasetReader):
         meta: dict[str, Any] = {**ids, "bodies": len(recording.bodies), "actors": chosen.num_actors}
         meta["source"] = str(path)
         return [
-            Sample(chosen.data, self.layout, path.stem, self.name, label=action - 1,
-                   label_name=self.classes[action - 1], fps=self.fps, meta=meta)
-        ]  # fmt: skip
+            Sample(
+                chosen.data,
+                self.layout,
+                path.stem,
+                self.name,
+                label=action - 1,
+                label_name=self.classes[action - 1],
+                fps=self.fps,
+                meta=meta,
+            )
+        ]
 
 
 @register_dataset
@@ -643,8 +713,9 @@ def load_npz_array(path: str | Path, key: str) -> np.ndarray:
                 info = zf.getinfo(f"{key}.npy")
             except KeyError:
                 have = ", ".join(n.removesuffix(".npy") for n in zf.namelist())
-                raise DataFormatError(path, f"has no array {key!r} (it has {have})",
-                                      expected="keys x_train, y_train, x_test, y_test") from None  # fmt: skip
+                raise DataFormatError(
+                    path, f"has no array {key!r} (it has {have})", expected="keys x_train, y_train, x_test, y_test"
+                ) from None
             if info.compress_type != zipfile.ZIP_STORED:
                 with zf.open(info) as member:
                     return np.lib.format.read_array(member)
@@ -716,24 +787,38 @@ class NtuNpzReader(DatasetReader):
             for i in range(x.shape[0]):
                 data = _npz_sample(path, f"x_{part}", i, np.asarray(x[i]))
                 label = int(labels[i])
-                yield Sample(data, self.layout, f"{path.stem}/{part}/{i:05d}", self.name, label=label,
-                             label_name=self.classes[label], fps=self.fps,
-                             meta={"part": part, "index": i, "source": str(path)})  # fmt: skip
+                yield Sample(
+                    data,
+                    self.layout,
+                    f"{path.stem}/{part}/{i:05d}",
+                    self.name,
+                    label=label,
+                    label_name=self.classes[label],
+                    fps=self.fps,
+                    meta={"part": part, "index": i, "source": str(path)},
+                )
 
     def _part(self, path: Path, part: str) -> tuple[np.ndarray, np.ndarray]:
         """``x`` ``(N, T, M*75)`` (memory-mapped) and int labels ``(N,)`` of one part, validated."""
         x, y = load_npz_array(path, f"x_{part}"), load_npz_array(path, f"y_{part}")
         if x.ndim != 3 or x.shape[2] % (NUM_JOINTS * 3) != 0:
-            raise DataFormatError(path, f"x_{part} has shape {x.shape}",
-                                  expected="(N, T, M*75): persons x 25 joints x xyz per frame")  # fmt: skip
+            raise DataFormatError(
+                path, f"x_{part} has shape {x.shape}", expected="(N, T, M*75): persons x 25 joints x xyz per frame"
+            )
         labels = np.argmax(y, axis=1) if y.ndim == 2 else np.asarray(y).astype(np.int64)
         if labels.shape != (x.shape[0],):
-            raise DataFormatError(path, f"y_{part} has shape {y.shape} for {x.shape[0]} samples",
-                                  expected="one-hot (N, C) or integer (N,) labels")  # fmt: skip
+            raise DataFormatError(
+                path,
+                f"y_{part} has shape {y.shape} for {x.shape[0]} samples",
+                expected="one-hot (N, C) or integer (N,) labels",
+            )
         bad = np.flatnonzero((labels < 0) | (labels >= len(self.classes)))
         if bad.size:
-            raise DataFormatError(path, f"y_{part}[{bad[0]}] is class {labels[bad[0]]}",
-                                  expected=f"a class index below {len(self.classes)} (option num_classes)")  # fmt: skip
+            raise DataFormatError(
+                path,
+                f"y_{part}[{bad[0]}] is class {labels[bad[0]]}",
+                expected=f"a class index below {len(self.classes)} (option num_classes)",
+            )
         return x, labels
 
 

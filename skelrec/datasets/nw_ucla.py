@@ -35,9 +35,17 @@ __all__ = ["NW_UCLA_ACTIONS", "NW_UCLA_CLASSES", "NwUclaReader"]
 # Action codes of the file names, in label order, and their names (Wang et al. 2014).
 NW_UCLA_ACTIONS = (1, 2, 3, 4, 5, 6, 8, 9, 11, 12)
 NW_UCLA_CLASSES = (
-    "pick up with one hand", "pick up with two hands", "drop trash", "walk around", "sit down", "stand up",
-    "donning", "doffing", "throw", "carry",
-)  # fmt: skip
+    "pick up with one hand",
+    "pick up with two hands",
+    "drop trash",
+    "walk around",
+    "sit down",
+    "stand up",
+    "donning",
+    "doffing",
+    "throw",
+    "carry",
+)
 
 _NAME = re.compile(r"a(?P<action>\d+)_s(?P<subject>\d+)_e(?P<episode>\d+)_v(?P<view>\d+)\.json")
 _NAMING = "aAA_sSS_eEE_vVV.json, e.g. a01_s01_e00_v01.json"

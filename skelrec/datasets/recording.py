@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path, PurePath
 
+import skelrec.datasets  # noqa: F401  (registers the readers)
 from skelrec.datasets.base import DATASETS, XZ_SUFFIX, DatasetReader, Sample
 from skelrec.datasets.inspect import detect_readers
 from skelrec.errors import SkelrecError
@@ -27,8 +28,6 @@ _NOT_RECORDINGS = ("video_folder", "ntu_npz")  # videos and .npz are not dataset
 def recording_suffixes() -> tuple[str, ...]:
     """Lower-case suffixes of the skeleton file formats (``.skeleton``, ``.txt``, ``.json``, ``.mat``, ``.csv``,
     ``.xz``), taken from the registered readers' file patterns."""
-    import skelrec.datasets  # noqa: F401  (registers the readers)
-
     found = {_suffix(cls) for n, cls in DATASETS.items() if n not in _NOT_RECORDINGS}
     return tuple(sorted(s for s in found | {XZ_SUFFIX} if s))
 

@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from skelrec.config import DataConfig
 from skelrec.datasets.base import Sample
+from skelrec.datasets.cache import PreparedDataset
 from skelrec.datasets.transforms import Compose, build_transform
 from skelrec.datasets.vocabulary import Vocabulary, get_vocabulary
 from skelrec.errors import SkelrecError
@@ -121,8 +122,6 @@ def _dataset(part: PreparedLike) -> str:
 
 def open_prepared(data: DataConfig) -> ConcatPrepared:
     """The caches of ``data.paths`` (restricted to ``data.protocol``/``data.part``), joined in ``data.layout``."""
-    from skelrec.datasets.cache import PreparedDataset
-
     if not data.paths:
         raise SkelrecError("data.paths is empty; set it to the folder(s) written by `skelrec prepare ... --out PATH`")
     parts = []

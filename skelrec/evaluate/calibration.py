@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from skelrec.checkpoint import load_checkpoint, save_checkpoint
 from skelrec.datasets.cache import PreparedDataset
 from skelrec.datasets.torch_data import ConcatPrepared, PreparedLike
 from skelrec.datasets.vocabulary import Vocabulary
@@ -183,12 +184,10 @@ def holdout_subjects(
 
 def write_calibration(folder: str | Path, calibration: Calibration) -> Path:
     """Store the temperature, the threshold and the report in the checkpoint's ``config.json``."""
-    from skelrec.hub.checkpoint import load_checkpoint, save_checkpoint
-
     state, config = load_checkpoint(folder)
-    config |= {
-        "temperature": round(calibration.temperature, 4),
-        "min_confidence": calibration.min_confidence,
-        "calibration": calibration.to_dict(),
-    }
+    config = config.updated(
+        temperature=round(calibration.temperature, 4),
+        min_confidence=calibration.min_confidence,
+        calibration=calibration.to_dict(),
+    )
     return save_checkpoint(folder, state, config)

@@ -29,6 +29,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from skelrec.checkpoint import CheckpointConfig, build_model, read_config
 from skelrec.config import AugmentConfig, DataConfig, section_from_dict
 from skelrec.datasets.cache import PreparedDataset, read_info
 from skelrec.datasets.torch_data import ConcatPrepared, PreparedLike, SkeletonTorchDataset, build_dataset
@@ -36,8 +37,9 @@ from skelrec.datasets.vocabulary import Vocabulary, get_vocabulary
 from skelrec.errors import SkelrecError
 from skelrec.models import Encoder
 from skelrec.skeleton import conversion_matrix
+from skelrec.ssl.supervised import load_pretrained_encoder
 
-__all__ = ["INITS", "EvalContext", "Init", "resolve_protocol"]
+__all__ = ["INITS", "EvalContext", "Init", "input_fields", "resolve_protocol"]
 
 log = logging.getLogger(__name__)
 
@@ -62,18 +64,19 @@ def resolve_protocol(root: str | Path, protocol: str) -> str:
     return usable[0]
 
 
-def _input_section(config: dict[str, Any]) -> dict[str, Any]:
-    """The deterministic input fields of a checkpoint config as :class:`DataConfig` fields."""
-    data = dict(config.get("data") or {})
+def input_fields(config: CheckpointConfig) -> dict[str, Any]:
+    """The deterministic input fields of a checkpoint config as :class:`DataConfig` fields (no paths, protocol,
+    part or augmentation: the caller adds those)."""
+    data = dict(config.data or {})
     for key in ("paths", "protocol", "part", "augment"):
         data.pop(key, None)
-    normalization = {**config["normalization"], "frames": 0, "persons": 0}
-    channels = data.get("channels", config["encoder"].get("config", {}).get("in_channels", 3))
+    normalization = {**config.normalization, "frames": 0, "persons": 0}
+    channels = data.get("channels", config.encoder.config.get("in_channels", 3))
     return {
         **data,
-        "layout": config["layout"],
-        "clip_length": config["clip_length"],
-        "persons": config["num_persons"],
+        "layout": config.layout,
+        "clip_length": config.clip_length,
+        "persons": config.num_persons,
         "channels": channels,
         "normalization": normalization,
     }
@@ -111,7 +114,7 @@ class EvalContext:
 
     Attributes:
         checkpoint: the checkpoint folder (a pretrained encoder, or a classifier whose encoder is used).
-        config: its ``config.json``.
+        config: its typed ``config.json``.
         init: ``pretrained`` or ``random``.
         data: the evaluation input on the cache (``paths``, ``protocol``, ``part="train"``; augmentations are
             MAMP's fine-tuning ones unless ``open(augment=...)`` changes them, and apply only where a protocol asks
@@ -123,7 +126,7 @@ class EvalContext:
     """
 
     checkpoint: Path
-    config: dict[str, Any]
+    config: CheckpointConfig
     init: Init
     data: DataConfig
     dataset: str
@@ -146,8 +149,6 @@ class EvalContext:
         ``augment`` sets :class:`AugmentConfig` fields of the training augmentation (default: MAMP's fine-tuning
         crop and rotation). ``data`` is a cache or a list of caches (``PATH`` or ``PATH#PROTOCOL``); several caches
         need a ``vocabulary`` unless they share one class list."""
-        from skelrec.hub.checkpoint import read_config
-
         if init not in INITS:
             raise SkelrecError(f"init must be one of {', '.join(INITS)}, got {init!r}")
         checkpoint = Path(checkpoint)
@@ -158,7 +159,7 @@ class EvalContext:
         sources = [_source(entry, protocol) for entry in entries]
         infos = [read_info(root) for root, _ in sources]
         trains = [_part(root, p, "train") for root, p in sources]  # an unknown protocol fails here
-        fields = _input_section(config)
+        fields = input_fields(config)
         paths = [f"{root}#{p}:train" if p else str(root) for root, p in sources]
         fields |= {"paths": paths, "protocol": None, "part": "train"}
         if len(sources) == 1 and sources[0][1] is not None:
@@ -181,19 +182,16 @@ class EvalContext:
 
     @property
     def encoder_name(self) -> str:
-        return str(self.config["encoder"]["name"])
+        return self.config.encoder.name
 
     @property
     def encoder_config(self) -> dict[str, Any]:
-        return dict(self.config["encoder"].get("config", {}))
+        return dict(self.config.encoder.config)
 
     def build_encoder(self, seed: int = 0) -> Encoder:
         """The checkpoint's encoder (``init="pretrained"``) or a random one of its config (seeded), in eval mode."""
-        from skelrec.hub.checkpoint import build_model
-        from skelrec.ssl.supervised import load_pretrained_encoder
-
         torch.manual_seed(seed)
-        encoder = build_model({"encoder": self.config["encoder"], "head": None})
+        encoder = build_model(self.config, with_head=False)
         if self.init == "pretrained":
             load_pretrained_encoder(encoder, self.checkpoint)
         return encoder.eval()

@@ -16,7 +16,7 @@ Deviations: MAMP reports the best test accuracy over all epochs; this module rep
 weights (no model selection on the test set). The embeddings are excluded from weight decay
 (``Encoder.no_weight_decay``), as in timm/BEiT; MAMP decays them.
 
-The fine-tuned model is saved as a classifier checkpoint (:mod:`skelrec.hub.checkpoint`: encoder + head, labels,
+The fine-tuned model is saved as a classifier checkpoint (:mod:`skelrec.checkpoint`: encoder + head, labels,
 layout, normalization, clip length, the measured metrics) in ``<run_dir>/classifier``, loadable by
 :func:`skelrec.hub.load_model` / ``from_pretrained`` and the labeler.
 """
@@ -32,6 +32,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from skelrec.checkpoint import architecture, save_checkpoint
 from skelrec.config import (
     DataConfig,
     EncoderConfig,
@@ -51,6 +52,7 @@ from skelrec.evaluate.results import EvalResult
 from skelrec.models import ENCODERS, HEADS
 from skelrec.models.pooling import PooledHeadConfig, check_pooling
 from skelrec.ssl.supervised import Supervised, downstream_encoder
+from skelrec.train import train
 
 __all__ = ["CLASSIFIER_DIR", "FinetuneOutcome", "FinetuneSettings", "finetune_once", "run_finetune"]
 
@@ -205,10 +207,7 @@ def save_classifier(
 
     ``extra`` adds top-level config entries (``clip_seconds``, ``per_class`` results).
     """
-    from skelrec.hub.checkpoint import architecture, save_checkpoint
-
     data: DataConfig = cfg.data
-    pretrain = ctx.config.get("method")
     config = {
         **architecture(method.classifier),
         "layout": data.layout,
@@ -217,12 +216,12 @@ def save_classifier(
         "num_persons": data.persons,
         "labels": list(ctx.classes),
         "data": config_to_dict(data),
-        "method": pretrain.get("name") if isinstance(pretrain, dict) and ctx.init == "pretrained" else None,
+        "method": ctx.config.method_name if ctx.init == "pretrained" else None,
         "training": {
             "protocol": "finetune",
             "init": ctx.init,
             "pretrained": str(ctx.checkpoint) if ctx.init == "pretrained" else None,
-            "pretraining": ctx.config.get("training") if ctx.init == "pretrained" else None,
+            "pretraining": ctx.config.training if ctx.init == "pretrained" else None,
             "method": config_to_dict(cfg.method),
             "optim": config_to_dict(cfg.optim),
             "seed": cfg.run.seed,
@@ -275,8 +274,6 @@ def finetune_once(
     A ``run_dir`` holding checkpoints of an earlier run with the same config is resumed (see :mod:`skelrec.train`).
     Returns ``None`` on processes other than rank 0 of a ``torchrun`` launch.
     """
-    from skelrec.train import train
-
     run_dir = Path(run_dir)
     train_part = ctx.part("train") if train_part is None else train_part
     test_part = ctx.part("test")

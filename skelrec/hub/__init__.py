@@ -1,9 +1,15 @@
-"""Checkpoint files and the Hugging Face Hub: the only code that reads or writes model weights."""
+"""The Hugging Face Hub: ``from_pretrained``, ``push``, model cards.
 
-from skelrec.hub.checkpoint import (
+The checkpoint folder format itself lives in :mod:`skelrec.checkpoint` (below the Hub, so training and evaluation
+code can write checkpoints without importing the Hub); its public names are re-exported here for users.
+"""
+
+from skelrec.checkpoint import (
     CONFIG_NAME,
     FORMAT_VERSION,
     WEIGHTS_NAME,
+    CheckpointConfig,
+    ModelPart,
     architecture,
     build_model,
     load_checkpoint,
@@ -22,8 +28,10 @@ __all__ = [
     "DEFAULT_MODEL_DIR",
     "FORMAT_VERSION",
     "WEIGHTS_NAME",
+    "CheckpointConfig",
     "HubUnavailableError",
     "LoadedModel",
+    "ModelPart",
     "architecture",
     "build_model",
     "download",

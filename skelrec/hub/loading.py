@@ -7,14 +7,13 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
+from skelrec.checkpoint import CONFIG_NAME, PICKLE_PATTERNS, WEIGHTS_NAME, CheckpointConfig, load_model
 from skelrec.devices import resolve_device
 from skelrec.errors import SkelrecError
-from skelrec.hub.checkpoint import CONFIG_NAME, PICKLE_PATTERNS, WEIGHTS_NAME, load_model
 from skelrec.hub.remote import MODEL_FILES, HubSettings, fetch_snapshot
 from skelrec.hub.shipped import is_shipped_name, shipped_model_dir
 from skelrec.paths import shipped_weights_dir
@@ -34,7 +33,7 @@ class LoadedModel:
 
     Attributes:
         model: the network in eval mode (a ``Classifier`` ``(N, M, T, V, C)`` -> ``(N, classes)``, or a bare encoder).
-        config: the checkpoint's ``config.json`` (layout, normalization, clip length, labels, ...).
+        config: the checkpoint's typed ``config.json`` (layout, normalization, clip length, labels, ...).
         source: the Hub repo id, the local folder, or ``"default"``.
         folder: the local folder the files were read from.
         revision: the requested Hub revision (``None`` for local folders).
@@ -42,7 +41,7 @@ class LoadedModel:
     """
 
     model: nn.Module
-    config: dict[str, Any]
+    config: CheckpointConfig
     source: str
     folder: Path
     revision: str | None = None

@@ -1,6 +1,6 @@
 """Model cards (``README.md``) rendered from a checkpoint config, following the Hub's conventions.
 
-Every fact on the card comes from ``config.json`` (:mod:`skelrec.hub.checkpoint`); no number is typed here.
+Every fact on the card comes from ``config.json`` (:mod:`skelrec.checkpoint`); no number is typed here.
 Besides the checkpoint's required fields the card reads these optional sections::
 
     "method": "macdiff",                                  # self-supervised method (or training.method)
@@ -25,6 +25,7 @@ import yaml
 from huggingface_hub import ModelCard, ModelCardData
 from huggingface_hub.repocard_data import EvalResult
 
+from skelrec.checkpoint import CheckpointConfig
 from skelrec.errors import SkelrecError
 from skelrec.skeleton import LAYOUTS
 
@@ -118,49 +119,46 @@ def _mapping(item: Any, where: str, required: Sequence[str]) -> Mapping[str, Any
     return item
 
 
-def _list(config: Mapping[str, Any], *path: str) -> list[Any]:
-    """The list at ``config[path[0]][path[1]]...`` (empty when absent)."""
-    node: Any = config
-    for key in path:
-        node = node.get(key) if isinstance(node, Mapping) else None
+def _list(node: Any, where: str) -> list[Any]:
+    """``node`` as a list (empty when absent)."""
     if node is None:
         return []
-    if not isinstance(node, list):
-        raise SkelrecError(f"config {'.'.join(path)} must be a list, got {type(node).__name__}")
-    return node
+    if not isinstance(node, (list, tuple)):
+        raise SkelrecError(f"config {where} must be a list, got {type(node).__name__}")
+    return list(node)
 
 
-def training_data(config: Mapping[str, Any]) -> list[TrainingData]:
-    return [
-        TrainingData.parse(d, f"config training.data[{i}]") for i, d in enumerate(_list(config, "training", "data"))
-    ]
+def training_data(config: CheckpointConfig) -> list[TrainingData]:
+    data = _list((config.training or {}).get("data"), "training.data")
+    return [TrainingData.parse(d, f"config training.data[{i}]") for i, d in enumerate(data)]
 
 
-def metrics_of(config: Mapping[str, Any]) -> list[Metric]:
-    """The measured results of ``config["metrics"]`` (or ``config["evaluation"]``)."""
-    key = "metrics" if "metrics" in config else "evaluation"
-    return [Metric.parse(m, f"config {key}[{i}]") for i, m in enumerate(_list(config, key))]
+def metrics_of(config: CheckpointConfig) -> list[Metric]:
+    """The measured results of ``config.metrics`` (or of the ``evaluation`` section older configs wrote)."""
+    key, items = (
+        ("metrics", config.metrics) if config.metrics is not None else ("evaluation", config.extra.get("evaluation"))
+    )
+    return [Metric.parse(m, f"config {key}[{i}]") for i, m in enumerate(_list(items, key))]
 
 
-def method_of(config: Mapping[str, Any]) -> str | None:
-    """The self-supervised method that pretrained the encoder, if any (a fine-tuning run's ``training.method`` is
-    its supervised recipe, a mapping, not a method name)."""
-    training = config.get("training")
-    method = config.get("method") or (training.get("method") if isinstance(training, Mapping) else None)
+def method_of(config: CheckpointConfig) -> str | None:
+    """The self-supervised method that pretrained the encoder, if any: ``method`` when it is a name (a pretraining
+    export's ``method`` section and a fine-tuning run's ``training.method`` are recipes, mappings, not names)."""
+    method = config.method or (config.training or {}).get("method")
     return method if isinstance(method, str) and method else None
 
 
 # ---- rendering ------------------------------------------------------------------------------------------------
 
 
-def card_data(config: Mapping[str, Any], metrics: Sequence[Metric], model_name: str) -> ModelCardData:
+def card_data(config: CheckpointConfig, metrics: Sequence[Metric], model_name: str) -> ModelCardData:
     """The YAML front matter of the card."""
-    method, encoder = method_of(config), config["encoder"]["name"]
+    method, encoder = method_of(config), config.encoder.name
     tags = ["skelrec", "skeleton", "action-recognition", *(["self-supervised"] if method else [])]
-    tags += [t for t in (method, encoder, config.get("layout")) if t]
+    tags += [t for t in (method, encoder, config.layout) if t]
     return ModelCardData(
         library_name="skelrec",
-        license=config.get("license", "other"),
+        license=config.license or "other",
         tags=tags,
         datasets=[d.id for d in training_data(config)] or None,
         pipeline_tag=PIPELINE_TAG,
@@ -170,7 +168,7 @@ def card_data(config: Mapping[str, Any], metrics: Sequence[Metric], model_name: 
 
 
 def render_model_card(
-    config: Mapping[str, Any],
+    config: CheckpointConfig | Mapping[str, Any],
     *,
     metrics: Sequence[Mapping[str, Any]] | None = None,
     repo_id: str | None = None,
@@ -180,12 +178,13 @@ def render_model_card(
     """The ``README.md`` of a checkpoint: front matter, usage, training data and terms, evaluation, labels.
 
     Args:
-        config: the checkpoint config (``config.json``).
+        config: the checkpoint config (:class:`~skelrec.checkpoint.CheckpointConfig`, or ``config.json`` as a dict).
         metrics: results to show instead of the config's ``metrics`` section (same item format).
         repo_id: the Hub repo the card is for, used in the usage examples (a placeholder when ``None``).
         model_name: the card's title and ``model-index`` name (default: ``repo_id``'s name, or method + encoder).
         extra: Markdown appended as a last section (e.g. notes on the training run).
     """
+    config = CheckpointConfig.coerce(config)
     results = [Metric.parse(m, f"metrics[{i}]") for i, m in enumerate(metrics)] if metrics else metrics_of(config)
     name = model_name or (repo_id.split("/")[-1] if repo_id else _default_name(config))
     sections = [
@@ -202,22 +201,20 @@ def render_model_card(
     return card
 
 
-def _default_name(config: Mapping[str, Any]) -> str:
-    return "-".join(p for p in ("skelrec", method_of(config), config["encoder"]["name"], config.get("layout")) if p)
+def _default_name(config: CheckpointConfig) -> str:
+    return "-".join(p for p in ("skelrec", method_of(config), config.encoder.name, config.layout) if p)
 
 
-def _summary(config: Mapping[str, Any]) -> str:
-    method, encoder, head = method_of(config), config["encoder"]["name"], config.get("head")
-    layout = config["layout"]
+def _summary(config: CheckpointConfig) -> str:
+    method, encoder, head = method_of(config), config.encoder.name, config.head
+    layout = config.layout
     joints = LAYOUTS[layout].num_joints if layout in LAYOUTS else "?"
-    what = (
-        f"a `{head['name']}` action classifier on a `{encoder}` skeleton encoder" if head else f"a `{encoder}` encoder"
-    )
+    what = f"a `{head.name}` action classifier on a `{encoder}` skeleton encoder" if head else f"a `{encoder}` encoder"
     how = f" pretrained with the self-supervised method `{method}`" if method else ""
     return (
         f"A skelrec model: {what}{how}.\n\n"
-        f"Input: `{layout}` skeletons ({joints} joints), {config['clip_length']} frames, "
-        f"{_persons(int(config['num_persons']))}, normalized as recorded in `config.json`."
+        f"Input: `{layout}` skeletons ({joints} joints), {config.clip_length} frames, "
+        f"{_persons(config.num_persons)}, normalized as recorded in `config.json`."
     )
 
 
@@ -233,11 +230,11 @@ def _usage(repo: str) -> str:
         f"```bash\nskelrec label VIDEO.mp4 --model {repo}\n```\n\n"
         "From Python:\n\n"
         f'```python\nfrom skelrec.hub import from_pretrained\n\nloaded = from_pretrained("{repo}")\n'
-        "model, config = loaded.model, loaded.config  # torch module in eval mode, config.json as a dict\n```"
+        "model, config = loaded.model, loaded.config  # torch module in eval mode, typed config.json\n```"
     )
 
 
-def _training(config: Mapping[str, Any]) -> str:
+def _training(config: CheckpointConfig) -> str:
     data = training_data(config)
     if not data:
         return "## Training data\n\nNot recorded in `config.json`."
@@ -265,8 +262,8 @@ def _evaluation(results: Sequence[Metric]) -> str:
     )
 
 
-def _labels(config: Mapping[str, Any]) -> str:
-    labels = config.get("labels")
+def _labels(config: CheckpointConfig) -> str:
+    labels = config.labels
     if not labels:
         return "## Labels\n\nNone: this is a pretrained encoder without a classification head."
     items = "\n".join(f"{i}. {label}" for i, label in enumerate(labels))

@@ -9,8 +9,8 @@ from typing import Any
 
 from torch import Tensor
 
+from skelrec.checkpoint import CONFIG_NAME, WEIGHTS_NAME, CheckpointConfig, load_model, save_checkpoint
 from skelrec.errors import SkelrecError
-from skelrec.hub.checkpoint import CONFIG_NAME, WEIGHTS_NAME, load_model, save_checkpoint
 from skelrec.hub.modelcard import render_model_card, validate_model_card
 from skelrec.hub.remote import HubSettings, upload_folder
 
@@ -24,7 +24,7 @@ CARD_NAME = "README.md"
 def save_pretrained(
     folder: str | Path,
     model_state: Mapping[str, Tensor],
-    config: Mapping[str, Any],
+    config: CheckpointConfig | Mapping[str, Any],
     card_extra: str | None = None,
     *,
     repo_id: str | None = None,
@@ -38,12 +38,13 @@ def save_pretrained(
     Args:
         folder: the checkpoint folder (created if needed).
         model_state: ``model.state_dict()``.
-        config: the checkpoint config (see :mod:`skelrec.hub.checkpoint` and :mod:`skelrec.hub.modelcard`).
+        config: the checkpoint config (see :mod:`skelrec.checkpoint` and :mod:`skelrec.hub.modelcard`).
         card_extra: Markdown appended to the card.
         repo_id: the Hub repo the folder is meant for, used in the card's usage examples.
         overwrite_card: replace an existing ``README.md``.
     """
     folder = Path(folder)
+    config = CheckpointConfig.coerce(config)
     card_path = folder / CARD_NAME
     write_card = overwrite_card or not card_path.exists()
     card = render_model_card(config, repo_id=repo_id, extra=card_extra) if write_card else None

@@ -29,7 +29,7 @@ from skelrec.paths import shipped_weights_dir
 
 __all__ = ["SHIPPED_MODELS", "ShippedModel", "is_shipped_name", "list_shipped_models", "shipped_model_dir"]
 
-CONFIG = "config.json"  # skelrec.hub.checkpoint.CONFIG_NAME (not imported: this module stays free of torch)
+CONFIG = "config.json"  # skelrec.checkpoint.CONFIG_NAME (not imported: this module stays free of torch)
 
 
 @dataclass(frozen=True)
@@ -122,6 +122,9 @@ def list_shipped_models() -> list[dict[str, Any]]:
 
 
 def _read_config(folder: Path) -> dict[str, Any] | None:
+    """The raw ``config.json`` of a candidate folder, or ``None``. Deliberately not
+    :class:`skelrec.checkpoint.CheckpointConfig`: this module stays free of torch (``skelrec models`` starts fast),
+    and a broken folder here only means "not this one" (loading it reports the problem)."""
     try:
         value = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
     except (OSError, ValueError):

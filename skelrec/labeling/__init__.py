@@ -1,7 +1,7 @@
 """Video -> actions over time: the :class:`Labeler`, its result and the output files.
 
 ``Labeler.from_pretrained(model).label(video) -> LabelResult``; :func:`write_outputs` writes JSON/CSV/SRT and
-:mod:`skelrec.labeling.batch` runs many videos (``skelrec label``). Overlay videos: :mod:`skelrec.render`.
+:mod:`skelrec.labeling.batch` runs many videos (``skelrec label``). Overlay videos: :mod:`skelrec.labeling.render`.
 """
 
 from skelrec.labeling.inputs import DEFAULT_TRAINING_FPS, ModelInput, clip_seconds

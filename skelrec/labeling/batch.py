@@ -34,6 +34,7 @@ from skelrec.datasets.base import XZ_SUFFIX
 from skelrec.datasets.recording import is_recording, read_recording, recording_suffixes
 from skelrec.errors import SkelrecError
 from skelrec.labeling.labeler import Labeler, ProgressCallback
+from skelrec.labeling.render import render_overlay
 from skelrec.labeling.result import LabelResult
 from skelrec.labeling.writers import parse_formats, write_outputs
 from skelrec.pose.cache import POSE_CACHE_DIR  # the pose cache folder inside the output folder
@@ -368,8 +369,6 @@ def _label(labeler: Labeler, source: Path, progress: ProgressCallback) -> LabelR
 
 def _overlay(result: LabelResult, path: Path, progress: ProgressCallback) -> str | None:
     """Render the overlay video; returns why it was not rendered (a pose file whose video is gone), else None."""
-    from skelrec.render import render_overlay  # imports OpenCV; only needed here
-
     if result.poses is None:
         return "no overlay: a skeleton file has no video to draw on"
     if not result.video or not Path(result.video).is_file():

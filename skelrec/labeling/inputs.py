@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
+from skelrec.checkpoint import CheckpointConfig
 from skelrec.config import DataConfig, section_from_dict
 from skelrec.datasets.transforms import Compose, build_transform
 from skelrec.errors import SkelrecError
@@ -36,12 +35,11 @@ DEFAULT_TRAINING_FPS = 30.0
 """Frame rate assumed for a checkpoint that records neither ``clip_seconds`` nor ``fps``."""
 
 
-def clip_seconds(config: Mapping[str, Any]) -> float:
+def clip_seconds(config: CheckpointConfig) -> float:
     """The duration in seconds of one model input (see the module docstring for where it comes from)."""
-    if config.get("clip_seconds"):
-        return float(config["clip_seconds"])
-    fps = float(config.get("fps") or DEFAULT_TRAINING_FPS)
-    return int(config["clip_length"]) / fps
+    if config.clip_seconds:
+        return float(config.clip_seconds)
+    return config.clip_length / float(config.fps or DEFAULT_TRAINING_FPS)
 
 
 @dataclass(frozen=True)
@@ -49,7 +47,7 @@ class ModelInput:
     """The input a model takes and how to build it from skeletons.
 
     Attributes:
-        layout: joint layout of the model (``config["layout"]``).
+        layout: joint layout of the model (``config.layout``).
         channels: channels per joint the model reads (3 = x, y, z; 4 adds the landmark visibility).
         clip_length: frames ``T`` per input.
         num_persons: persons ``M`` per input.
@@ -65,16 +63,16 @@ class ModelInput:
     pipeline: Compose
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any], *, source: str, in_channels: int) -> ModelInput:
+    def from_config(cls, config: CheckpointConfig, *, source: str, in_channels: int) -> ModelInput:
         """Read and check the input fields of a checkpoint config.
 
         Args:
-            config: the checkpoint's ``config.json``.
+            config: the checkpoint's typed ``config.json``.
             source: the model's name for error messages.
             in_channels: channels of the model's encoder (used when the config has no ``data`` section).
         """
         data = _data_section(config, source, in_channels)
-        layout = get_layout(config["layout"]).name
+        layout = get_layout(config.layout).name
         return cls(
             layout=layout,
             channels=data.channels,
@@ -104,20 +102,20 @@ class ModelInput:
         return self.pipeline(x)
 
 
-def _data_section(config: Mapping[str, Any], source: str, in_channels: int) -> DataConfig:
+def _data_section(config: CheckpointConfig, source: str, in_channels: int) -> DataConfig:
     """The training ``data`` section of ``config``, or one built from its top-level input fields."""
-    if isinstance(config.get("data"), Mapping):
-        data = section_from_dict(DataConfig, config["data"], source=f"{source} config.json data")
-        if data.clip_length != config["clip_length"] or data.persons != config["num_persons"]:
+    if config.data is not None:
+        data = section_from_dict(DataConfig, config.data, source=f"{source} config.json data")
+        if data.clip_length != config.clip_length or data.persons != config.num_persons:
             log.warning("%s: data section and top-level clip_length/num_persons differ; using the data section", source)
         return data
-    norm = Normalization.from_dict(config["normalization"])
+    norm = Normalization.from_dict(config.normalization)
     # frames/persons of a stored normalization are the clip shape, applied by the resampling and padding steps
     norm = dataclasses.replace(norm, frames=0, persons=0)
     return DataConfig(
-        layout=config["layout"],
-        clip_length=int(config["clip_length"]),
-        persons=int(config["num_persons"]),
+        layout=config.layout,
+        clip_length=config.clip_length,
+        persons=config.num_persons,
         channels=in_channels,
         normalization=norm,
         test_crop=1.0,

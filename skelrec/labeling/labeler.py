@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from skelrec.checkpoint import WEIGHTS_NAME
 from skelrec.devices import resolve_device
 from skelrec.errors import SkelrecError
-from skelrec.hub.checkpoint import WEIGHTS_NAME
 from skelrec.hub.loading import LoadedModel, from_pretrained
 from skelrec.labeling.inputs import ModelInput
 from skelrec.labeling.result import LabelResult, PoseStats
@@ -147,8 +147,10 @@ class Labeler:
             )
         self.smoothing = Smoothing.parse(smoothing) if isinstance(smoothing, str) else smoothing
         if min_confidence is None:
-            min_confidence = float(loaded.config.get("min_confidence", DEFAULT_MIN_CONFIDENCE))
-        self.temperature = float(loaded.config.get("temperature", 1.0))
+            measured = loaded.config.min_confidence
+            min_confidence = float(DEFAULT_MIN_CONFIDENCE if measured is None else measured)
+        temperature = loaded.config.temperature
+        self.temperature = float(1.0 if temperature is None else temperature)
         if not self.temperature > 0:
             raise SkelrecError(f"model {loaded.source}: temperature {self.temperature} in config.json must be > 0")
         for name, value in (("min_confidence", min_confidence), ("min_visible", min_visible)):
@@ -469,8 +471,8 @@ def _labels(loaded: LoadedModel) -> list[str]:
             f"model {loaded.source} is a pretrained encoder without a classification head; fine-tune it or teach "
             "it actions first (skelrec teach), then label with the resulting model"
         )
-    labels = loaded.config.get("labels")
-    if not labels or not all(isinstance(n, str) for n in labels):
+    labels = loaded.config.labels
+    if not labels:
         raise SkelrecError(f'model {loaded.source}: config.json has no list of label names; add "labels": [...]')
     return list(labels)
 

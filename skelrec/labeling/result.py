@@ -146,15 +146,17 @@ class LabelResult:
     def window_dicts(self) -> list[dict[str, Any]]:
         rows = []
         for w, d, probs, seen in zip(self.windows, self.decisions, self.probabilities, self.visible, strict=True):
-            rows.append({
-                "start": round(w.start, 3),
-                "end": round(w.end, 3),
-                "visible": round(float(seen), 3),
-                "state": d.state,
-                "label": d.label,
-                "score": _round(d.score, 4),
-                "top": [] if d.state in ("no_person", "too_short") else self.top(probs),
-            })  # fmt: skip
+            rows.append(
+                {
+                    "start": round(w.start, 3),
+                    "end": round(w.end, 3),
+                    "visible": round(float(seen), 3),
+                    "state": d.state,
+                    "label": d.label,
+                    "score": _round(d.score, 4),
+                    "top": [] if d.state in ("no_person", "too_short") else self.top(probs),
+                }
+            )
         return rows
 
     def to_dict(self) -> dict[str, Any]:

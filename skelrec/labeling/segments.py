@@ -52,8 +52,13 @@ class Segment:
 
     def to_dict(self) -> dict[str, Any]:
         score = None if self.score is None else round(self.score, 4)
-        return {"start": round(self.start, 3), "end": round(self.end, 3), "label": self.label, "score": score,
-                "state": self.state}  # fmt: skip
+        return {
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "label": self.label,
+            "score": score,
+            "state": self.state,
+        }
 
 
 def decide(

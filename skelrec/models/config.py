@@ -1,6 +1,6 @@
 """Typed configs of encoders and heads: plain dataclasses that round-trip through ``dict`` (checkpoint config.json).
 
-A model keeps its config (``model.config``); :func:`skelrec.hub.checkpoint.save_checkpoint` writes
+A model keeps its config (``model.config``); :func:`skelrec.checkpoint.save_checkpoint` writes
 ``config.to_dict()`` beside the weights and :func:`skelrec.models.build_encoder` feeds it back, so a checkpoint
 rebuilds exactly the architecture it was trained with.
 """

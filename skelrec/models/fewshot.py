@@ -187,8 +187,9 @@ class KnnHead(Head):
 
     def forward(self, pooled: Tensor) -> Tensor:
         cfg, query = self.config, self._query(pooled)
-        votes = knn_scores(self.bank, self.bank_labels, query, k=cfg.k, temperature=cfg.temperature,
-                           num_classes=cfg.num_classes)  # fmt: skip
+        votes = knn_scores(
+            self.bank, self.bank_labels, query, k=cfg.k, temperature=cfg.temperature, num_classes=cfg.num_classes
+        )
         nearest = (query @ self.bank.T).max(dim=1).values
         return with_unknown(votes.clamp_min(_NO_VOTE).log(), nearest, cfg.unknown_threshold, cfg.temperature)
 

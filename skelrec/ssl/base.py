@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from skelrec.config import ConfigValueError
 from skelrec.errors import SkelrecError
+from skelrec.models import ENCODERS
 from skelrec.models.config import checked_value
 from skelrec.registry import Registry
 from skelrec.skeleton import get_layout
@@ -87,8 +88,6 @@ def build_encoder_for(spec: InputSpec, name: str, **kwargs: Any) -> nn.Module:
 
     Fields the caller sets in ``kwargs`` win (a mismatch then fails on the first batch with the encoder's error).
     """
-    from skelrec.models import ENCODERS
-
     known = {f.name for f in fields(ENCODERS[name].config_class)}
     defaults = {k: v for k, v in spec.encoder_fields().items() if k in known}
     return ENCODERS[name].build(**{**defaults, **kwargs})
@@ -217,7 +216,7 @@ class Method(nn.Module, ABC):
     def export_state(self) -> dict[str, Tensor]:
         """The tensors of the exported checkpoint: the :meth:`pretrained_encoder`'s state dict, plus any tensors
         the method itself needs later under keys prefixed ``method.`` (MacDiff's decoder, for augmentation);
-        :func:`skelrec.hub.checkpoint.load_model` loads the encoder keys strictly and leaves ``method.`` keys out."""
+        :func:`skelrec.checkpoint.load_model` loads the encoder keys strictly and leaves ``method.`` keys out."""
         return dict(self.pretrained_encoder().state_dict())
 
     def param_groups(self, optim: OptimConfig) -> list[dict[str, Any]]:

@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from skelrec.checkpoint import METHOD_PREFIX, build_model, load_checkpoint, load_state_strict
 from skelrec.config import ConfigValueError
 from skelrec.errors import SkelrecError
 from skelrec.models.layers import TransformerBlock, init_vit_weights
@@ -489,8 +490,6 @@ class MacDiff(Method):
     def export_state(self) -> dict[str, Tensor]:
         """Checkpoint tensors: the encoder on raw coordinates (standardisation folded into its patch embedding)
         plus everything else the method needs to generate (the decoder) under ``method.``."""
-        from skelrec.hub.checkpoint import METHOD_PREFIX
-
         state = dict(self.encoder.state_dict())
         state["patch_embed.weight"], state["patch_embed.bias"] = fold_standardization(
             state["patch_embed.weight"], state["patch_embed.bias"], self.input_mean, self.input_std, self.patch_frames
@@ -500,8 +499,6 @@ class MacDiff(Method):
 
     def load_export_state(self, state: Mapping[str, Tensor], source: str) -> None:
         """Load tensors written by :meth:`export_state` strictly (every key, every shape)."""
-        from skelrec.hub.checkpoint import METHOD_PREFIX, load_state_strict
-
         own = {k: v for k, v in state.items() if not k.startswith(METHOD_PREFIX)}
         if "patch_embed.weight" in own and "patch_embed.bias" in own:
             own["patch_embed.weight"], own["patch_embed.bias"] = unfold_standardization(
@@ -590,18 +587,15 @@ def load_macdiff(folder: str | Path, device: str | torch.device = "cpu") -> MacD
     The folder is the ``encoder/`` export of a ``macdiff`` run (:func:`skelrec.train.export.export_encoder`); its
     ``method`` config section gives the options and its ``method.``-prefixed tensors the decoder.
     """
-    from skelrec.hub.checkpoint import build_model, load_checkpoint
-
     state, cfg = load_checkpoint(folder, method_tensors=True)
-    section = cfg.get("method") or {}
-    if section.get("name") != "macdiff":
+    section = cfg.method if isinstance(cfg.method, Mapping) else {}
+    if cfg.method_name != "macdiff" or not section:
         raise SkelrecError(
-            f"{folder}: not a MacDiff checkpoint (its config has method {section.get('name')!r}); "
+            f"{folder}: not a MacDiff checkpoint (its config has method {cfg.method_name!r}); "
             f"diffusion augmentation needs the encoder/ export of a method.name=macdiff run"
         )
-    encoder = build_model({**cfg, "head": None})
-    layout = cfg.get("layout") or cfg["encoder"].get("config", {}).get("layout")
-    spec = InputSpec(layout=layout, frames=cfg["clip_length"], persons=cfg["num_persons"], channels=encoder.in_channels)
+    encoder = build_model(cfg, with_head=False)
+    spec = InputSpec(layout=cfg.layout, frames=cfg.clip_length, persons=cfg.num_persons, channels=encoder.in_channels)
     try:
         method = MacDiff(encoder, spec, **section.get("kwargs", {}))
     except SkelrecError as e:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from skelrec.checkpoint import load_checkpoint, load_state_strict
 from skelrec.errors import SkelrecError
 from skelrec.models import (
     HEADS,
@@ -226,12 +227,10 @@ def load_pretrained_encoder(encoder: nn.Module, folder: str | Path) -> None:
     """Load the encoder weights of a checkpoint folder (a pretrained encoder or a classifier) into ``encoder``:
     strictly (every key and shape; build ``encoder`` from the checkpoint's ``encoder`` section), or through
     :data:`PRETRAINED_LOADERS` into a downstream model (STRL takes a GIN encoder's weights)."""
-    from skelrec.hub.checkpoint import load_checkpoint, load_state_strict
-
     state, config = load_checkpoint(folder)
-    if config["head"] is not None:
+    if config.head is not None:
         state = {k.removeprefix("encoder."): v for k, v in state.items() if k.startswith("encoder.")}
-    source = config["encoder"]["name"]
+    source = config.encoder.name
     target, loader = PRETRAINED_LOADERS.get(source, (None, None))
     load = loader if target is not None and isinstance(encoder, target) else load_state_strict
     load(encoder, state, str(folder))

@@ -15,14 +15,16 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import torch
 
+from skelrec.checkpoint import CheckpointConfig
 from skelrec.config import AugmentConfig, DataConfig, config_to_dict, section_from_dict
 from skelrec.datasets.transforms import build_transform
-from skelrec.evaluate.context import _input_section
+from skelrec.evaluate.context import input_fields
+from skelrec.ssl.macdiff import diffusion_augment, load_macdiff
 from skelrec.teach.base import TeachBase
 from skelrec.teach.clips import ClipSet
 
@@ -34,12 +36,12 @@ SKELETON_AUGMENT = AugmentConfig(crop=(0.8, 1.0), crop_min_frames=1, rotate=0.3,
 """The skeleton augmentations of ``--augment`` (see the module docstring)."""
 
 
-def data_config(config: Mapping[str, Any], augment: AugmentConfig | None = None) -> DataConfig:
+def data_config(config: CheckpointConfig, augment: AugmentConfig | None = None) -> DataConfig:
     """The input section of a checkpoint config as a :class:`DataConfig` with ``augment`` (default: the training
     defaults, crops kept at most the clip length long)."""
-    fields = _input_section(dict(config))
+    fields = input_fields(config)
     if augment is None:
-        augment = AugmentConfig(crop_min_frames=min(AugmentConfig().crop_min_frames, int(config["clip_length"])))
+        augment = AugmentConfig(crop_min_frames=min(AugmentConfig().crop_min_frames, config.clip_length))
     return section_from_dict(DataConfig, {**fields, "augment": config_to_dict(augment)}, source="base config")
 
 
@@ -47,8 +49,9 @@ def _copies(originals: ClipSet, x: torch.Tensor, mask: torch.Tensor, source: tor
     """Generated rows ``x`` ``(R, M, T, V, C)`` from the originals' rows ``source`` ``(R,)``."""
     rows = source.long()
     training = list(x.numpy())
-    return ClipSet(x, mask, originals.labels[rows], originals.source[rows], torch.zeros(len(rows), dtype=torch.bool),
-                   training)  # fmt: skip
+    return ClipSet(
+        x, mask, originals.labels[rows], originals.source[rows], torch.zeros(len(rows), dtype=torch.bool), training
+    )
 
 
 class Augmenter(ABC):
@@ -85,14 +88,10 @@ class DiffusionAugmenter(Augmenter):
     name = "diffusion"
 
     def __init__(self, base: TeachBase, *, steps: int = 50) -> None:
-        from skelrec.ssl.macdiff import load_macdiff
-
         self.macdiff = load_macdiff(base.loaded.folder, base.device)
         self.steps = steps
 
     def __call__(self, originals: ClipSet, *, copies: int, seed: int = 0) -> ClipSet:
-        from skelrec.ssl.macdiff import diffusion_augment
-
         device = next(self.macdiff.parameters()).device
         generator = torch.Generator(device).manual_seed(seed)
         out = diffusion_augment(
@@ -106,10 +105,10 @@ class DiffusionAugmenter(Augmenter):
         return _copies(originals, out.x.float().cpu(), out.mask.cpu(), out.source.cpu())
 
 
-def has_diffusion_decoder(config: Mapping[str, Any]) -> bool:
-    """Whether a checkpoint config is a MacDiff encoder export (which keeps its diffusion decoder)."""
-    method = config.get("method")
-    return isinstance(method, Mapping) and method.get("name") == "macdiff"
+def has_diffusion_decoder(config: CheckpointConfig) -> bool:
+    """Whether a checkpoint config is a MacDiff encoder export (which keeps its diffusion decoder: its ``method``
+    is the run's method section, not a classifier's record of its encoder's pretraining method name)."""
+    return isinstance(config.method, Mapping) and config.method_name == "macdiff"
 
 
 def build_augmenter(base: TeachBase, *, diffusion_steps: int = 50) -> Augmenter:

@@ -14,16 +14,16 @@ A clip is stretched at most :data:`MAX_STRETCH` times in time: one with fewer fr
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from skelrec.checkpoint import CheckpointConfig
 from skelrec.errors import SkelrecError
 from skelrec.evaluate.features import extract_features
 from skelrec.hub.loading import LoadedModel, from_pretrained
@@ -100,7 +100,7 @@ class TeachBase:
         return cls(loaded, encoder, spec)
 
     @property
-    def config(self) -> Mapping[str, Any]:
+    def config(self) -> CheckpointConfig:
         return self.loaded.config
 
     @property

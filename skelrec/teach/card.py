@@ -1,6 +1,6 @@
 """The config and model-card section of a taught model.
 
-The config is an ordinary classifier checkpoint config (:mod:`skelrec.hub.checkpoint`): the base model's input
+The config is an ordinary classifier checkpoint config (:mod:`skelrec.checkpoint`): the base model's input
 fields (layout, normalization, clip length, persons and its ``data`` section, so the labeler applies the same
 pipeline), the taught ``labels``, ``clip_seconds`` (the labeling window), the held-out accuracy as a ``metrics``
 entry, ``training.data`` (the example clips: actions, clip counts, total duration, pose estimator; then the base
@@ -11,11 +11,10 @@ skipped clips, the pose settings, the persons and the leave-one-person-out accur
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from skelrec.hub.checkpoint import architecture
+from skelrec.checkpoint import CheckpointConfig, architecture
 from skelrec.models import Classifier
 from skelrec.pose import PoseOptions
 from skelrec.teach.base import TeachBase
@@ -29,11 +28,10 @@ if TYPE_CHECKING:
 __all__ = ["taught_config"]
 
 
-def _pretraining_method(config: Mapping[str, Any]) -> str | None:
+def _pretraining_method(config: CheckpointConfig) -> str | None:
     """The base's self-supervised method name (an encoder export stores ``{"name": ...}``, a classifier a name)."""
-    method = config.get("method")
-    name = method.get("name") if isinstance(method, Mapping) else method
-    return str(name) if name and name != "supervised" else None
+    name = config.method_name
+    return name if name != "supervised" else None
 
 
 EXAMPLES_TERMS = "the teacher's own recordings; not distributed with the model"
@@ -85,8 +83,8 @@ def examples_data(result: TeachResult, pose: PoseOptions) -> dict[str, Any]:
 
 def _training_data(result: TeachResult, base: TeachBase, pose: PoseOptions) -> list[dict[str, Any]]:
     """The examples, then the base model's training data (its encoder's weights derive from it)."""
-    training = base.config.get("training")
-    inherited = training.get("data") if isinstance(training, Mapping) else None
+    training = base.config.training
+    inherited = training.get("data") if training is not None else None
     return [examples_data(result, pose), *(inherited if isinstance(inherited, list) else [])]
 
 
@@ -119,9 +117,14 @@ def taught_config(
             for a in result.actions
         ],
         "skipped": [{"clip": str(s.path), "reason": s.reason} for s in result.skipped],
-        "held_out": None if held is None else {
-            "protocol": result.protocol, "folds": held.folds, "accuracy": result.accuracy,
-            "counted_clips": int(held.counted.sum()), "rejected_as_unknown": result.rejected,
+        "held_out": None
+        if held is None
+        else {
+            "protocol": result.protocol,
+            "folds": held.folds,
+            "accuracy": result.accuracy,
+            "counted_clips": int(held.counted.sum()),
+            "rejected_as_unknown": result.rejected,
             "meaning": result.caveat,
         },
         "persons": sorted(set(result.persons)),
@@ -134,22 +137,22 @@ def taught_config(
         "mirrored": mirrored,
         "seed": settings.seed,
         "command": command,
-    }  # fmt: skip
+    }
     config = {
         **architecture(model),
         "layout": base.input.layout,
-        "normalization": cfg["normalization"],
+        "normalization": dict(cfg.normalization),
         "clip_length": base.input.clip_length,
         "num_persons": base.input.num_persons,
         "labels": list(result.labels),
         "clip_seconds": result.clip_seconds,
-        **({"data": cfg["data"]} if "data" in cfg else {}),
+        **({"data": cfg.data} if cfg.data is not None else {}),
         "method": _pretraining_method(cfg),
         "training": {
             "protocol": "teach",
             "base": result.base,
             "data": _training_data(result, base, pose),
-            "pretraining": cfg.get("training"),
+            "pretraining": cfg.training,
         },
         "metrics": _metrics(result, command),
         "teach": teach,
@@ -195,8 +198,11 @@ def card_section(result: TeachResult, settings: TeachSettings) -> str:
         accuracy,
     ]
     if result.open_set is not None:
-        lines += ["", f"Open set: a clip is labelled `{UNKNOWN_LABEL}` when its similarity to the nearest taught "
-                  f"action is below **{result.open_set.threshold:.4f}** ({result.open_set.rule()})."]  # fmt: skip
+        lines += [
+            "",
+            f"Open set: a clip is labelled `{UNKNOWN_LABEL}` when its similarity to the nearest taught "
+            f"action is below **{result.open_set.threshold:.4f}** ({result.open_set.rule()}).",
+        ]
     if result.augment is not None:
         lines += ["", f"Augmentation: {result.copies} `{result.augment}` copies per example clip."]
     if result.skipped:

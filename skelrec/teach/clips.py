@@ -39,8 +39,13 @@ class ClipSet:
 
     def __post_init__(self) -> None:
         n = int(self.x.shape[0])
-        sizes = {"mask": self.mask.shape[0], "labels": len(self.labels), "source": len(self.source),
-                 "original": len(self.original), "training": len(self.training)}  # fmt: skip
+        sizes = {
+            "mask": self.mask.shape[0],
+            "labels": len(self.labels),
+            "source": len(self.source),
+            "original": len(self.original),
+            "training": len(self.training),
+        }
         if self.embeddings is not None:
             sizes["embeddings"] = self.embeddings.shape[0]
         wrong = {k: v for k, v in sizes.items() if v != n}
@@ -59,8 +64,9 @@ class ClipSet:
         empty placeholders, so only embedding methods can fit on them."""
         n = len(labels)
         placeholder = [np.zeros((0, 0, 0, 0), np.float32)] * n
-        return cls.originals(torch.zeros(n, 0, 0, 0, 0), torch.zeros(n, 0, 0, dtype=torch.bool), labels,
-                             placeholder).with_embeddings(embeddings.float())  # fmt: skip
+        return cls.originals(
+            torch.zeros(n, 0, 0, 0, 0), torch.zeros(n, 0, 0, dtype=torch.bool), labels, placeholder
+        ).with_embeddings(embeddings.float())
 
     def __len__(self) -> int:
         return int(self.x.shape[0])

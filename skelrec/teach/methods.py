@@ -37,6 +37,7 @@ from skelrec.registry import Registry
 from skelrec.teach.augment import data_config
 from skelrec.teach.base import DEFAULT_POOLING, TeachBase
 from skelrec.teach.clips import ClipSet
+from skelrec.train import train
 
 __all__ = [
     "TEACH_METHODS",
@@ -182,8 +183,13 @@ class Prototype(EmbeddingMethod):
         for c in range(k):
             if bool((labels == c).any()):
                 prototypes[c] = F.normalize(z[labels == c].mean(dim=0), dim=0)
-        cfg = PrototypeHeadConfig(pooling=spec.pooling, in_dim=dim, num_classes=k, temperature=self.temperature,
-                                  unknown_threshold=spec.unknown_threshold)  # fmt: skip
+        cfg = PrototypeHeadConfig(
+            pooling=spec.pooling,
+            in_dim=dim,
+            num_classes=k,
+            temperature=self.temperature,
+            unknown_threshold=spec.unknown_threshold,
+        )
         head = PrototypeHead(cfg)
         head.prototypes.copy_(prototypes)
         head.center.copy_(center)
@@ -204,9 +210,15 @@ class Knn(EmbeddingMethod):
     def fit_head(self, embeddings: Tensor, labels: Tensor, spec: HeadSpec) -> Head:
         n, dim = embeddings.shape
         center = class_center(embeddings, labels, spec.num_classes) if self.center else torch.zeros(dim)
-        cfg = KnnHeadConfig(pooling=spec.pooling, in_dim=dim, num_classes=spec.num_classes, num_examples=n,
-                            k=min(self.k, n), temperature=self.temperature,
-                            unknown_threshold=spec.unknown_threshold)  # fmt: skip
+        cfg = KnnHeadConfig(
+            pooling=spec.pooling,
+            in_dim=dim,
+            num_classes=spec.num_classes,
+            num_examples=n,
+            k=min(self.k, n),
+            temperature=self.temperature,
+            unknown_threshold=spec.unknown_threshold,
+        )
         head = KnnHead(cfg)
         head.bank.copy_(F.normalize(embeddings - center, dim=1))
         head.bank_labels.copy_(labels)
@@ -247,22 +259,28 @@ class Finetune(TeachMethod):
     device: str = "cpu"
 
     def fit(self, rows: ClipSet, ctx: FitContext, *, unknown_threshold: float | None = None) -> nn.Module:
-        from skelrec.train import train
-
         base = ctx.require_base("fine-tuning")
-        eval_ctx = EvalContext(base.loaded.folder, dict(base.config), "pretrained", data_config(base.config),
-                               "examples", list(ctx.labels))  # fmt: skip
+        eval_ctx = EvalContext(
+            base.loaded.folder, base.config, "pretrained", data_config(base.config), "examples", list(ctx.labels)
+        )
         layout = base.input.layout
         samples = [
             Sample(clip, layout, f"example_{i}", "examples", int(y), ctx.labels[int(y)])
             for i, (clip, y) in enumerate(zip(rows.training, rows.labels.tolist(), strict=True))
         ]
         batch = min(self.batch_size, len(samples))
-        settings = FinetuneSettings(epochs=self.epochs, warmup_epochs=min(5.0, self.epochs / 10), batch_size=batch,
-                                    lr=self.lr, amp="none", seed=ctx.seed)  # fmt: skip
+        settings = FinetuneSettings(
+            epochs=self.epochs,
+            warmup_epochs=min(5.0, self.epochs / 10),
+            batch_size=batch,
+            lr=self.lr,
+            amp="none",
+            seed=ctx.seed,
+        )
         with tempfile.TemporaryDirectory(prefix="skelrec-teach-") as run_dir:
-            cfg = train_config(eval_ctx, settings, run_dir, len(samples), device=self.device, num_workers=0,
-                               progress=False)  # fmt: skip
+            cfg = train_config(
+                eval_ctx, settings, run_dir, len(samples), device=self.device, num_workers=0, progress=False
+            )
             result = train(cfg, prepared=GeneratedClips(samples, layout, list(ctx.labels)))
         return result.method.classifier.eval()  # type: ignore[attr-defined]
 

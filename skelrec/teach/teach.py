@@ -316,8 +316,9 @@ def teach(
     model_base = TeachBase.load(base, device=device)
     out = Path(out)
     cache = Path(pose_cache) if pose_cache is not None else out / POSE_CACHE_DIR
-    found, skipped = collect_examples(actions, model_base, pose=pose or PoseOptions(), mirrored=mirrored,
-                                      cache_dir=cache, progress=report)  # fmt: skip
+    found, skipped = collect_examples(
+        actions, model_base, pose=pose or PoseOptions(), mirrored=mirrored, cache_dir=cache, progress=report
+    )
     labels = tuple(a.label for a in actions)
     ctx = FitContext(labels, model_base, s.seed, s.feature)
     clips = example_clips(model_base, found)
@@ -356,8 +357,9 @@ def teach(
         persons=persons,
         cross_person=cross_person,
     )
-    config, card = taught_config(model, model_base, result, settings=s, pose=pose or PoseOptions(),
-                                 mirrored=mirrored, command=command)  # fmt: skip
+    config, card = taught_config(
+        model, model_base, result, settings=s, pose=pose or PoseOptions(), mirrored=mirrored, command=command
+    )
     save_pretrained(out, model.state_dict(), config, card, overwrite_card=True)
     result.seconds = time.perf_counter() - started
     report("save", 1, 1)

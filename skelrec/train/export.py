@@ -1,10 +1,11 @@
-"""The end product of a run: the trained encoder as a skelrec checkpoint (:mod:`skelrec.hub.checkpoint`)."""
+"""The end product of a run: the trained encoder as a skelrec checkpoint (:mod:`skelrec.checkpoint`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from skelrec.checkpoint import architecture, save_checkpoint
 from skelrec.config import TrainConfig, config_to_dict
 from skelrec.ssl.base import Method
 
@@ -21,8 +22,6 @@ def export_encoder(folder: Path, method: Method, cfg: TrainConfig, training: dic
     :func:`skelrec.datasets.transforms.build_transform` rebuilds the evaluation pipeline), the method and the
     training run (``training``: steps, epochs, seed ...). ``labels`` is ``None``: a pretrained encoder has no head.
     """
-    from skelrec.hub.checkpoint import architecture, save_checkpoint
-
     data = cfg.data
     config = {
         **architecture(method.pretrained_encoder()),

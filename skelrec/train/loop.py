@@ -11,7 +11,7 @@ functions of (seed, epoch, sample), so a run killed at any step and resumed ends
 on CPU, as one that was never interrupted.
 
 Run folder: ``config.yaml`` (resolved config), ``metrics.csv``, ``tensorboard/`` (optional), ``checkpoints/``
-(resumable states) and ``encoder/`` (the exported encoder, a :mod:`skelrec.hub.checkpoint` folder).
+(resumable states) and ``encoder/`` (the exported encoder, a :mod:`skelrec.checkpoint` folder).
 """
 
 from __future__ import annotations

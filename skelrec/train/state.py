@@ -5,7 +5,7 @@ decoder, teacher, queue buffers), optimizer, scheduler and gradient-scaler state
 (``epoch`` and batches consumed in it) and every process's RNG states (Python, NumPy, torch CPU and CUDA). It is a
 tensors-and-primitives dict read back with ``torch.load(weights_only=True)``, written to a temporary file, fsynced
 and renamed, so a run killed at any moment leaves either the previous checkpoint or the new one, never half of one.
-The exported encoder (what users load) is a separate, safetensors checkpoint (:mod:`skelrec.hub.checkpoint`).
+The exported encoder (what users load) is a separate, safetensors checkpoint (:mod:`skelrec.checkpoint`).
 """
 
 from __future__ import annotations
