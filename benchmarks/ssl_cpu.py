@@ -50,7 +50,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.shared_data import SHARED_SOURCES, prepare_shared_caches  # noqa: E402
+from benchmarks.shared_data import SMALL_CPU_DATA, prepare_shared_caches  # noqa: E402
 from skelrec.files import atomic_write_text  # noqa: E402
 
 METHODS = ("mamp", "macdiff", "skeleton2vec", "skeletonmae", "halp")
@@ -98,7 +98,7 @@ def skelrec(*args: str) -> None:
 
 
 def prepare() -> None:
-    for name, path in prepare_shared_caches(ROOT / "caches").items():
+    for name, path in prepare_shared_caches(ROOT / "caches", list(SMALL_CPU_DATA)).items():
         print(f"{name}: {path}")
 
 
@@ -271,7 +271,7 @@ def report(epochs: int | None = None) -> None:
             "torch": _torch_version(),
             "device": "cpu",
         },
-        "pretraining_data": sorted(SHARED_SOURCES),
+        "pretraining_data": sorted(SMALL_CPU_DATA),
         "methods": entries,
     }
     atomic_write_text(RESULT, json.dumps(result, indent=2) + "\n")

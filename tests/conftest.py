@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # the benchmarks' helpers (benchmarks/shared_data.py) are imported from there
 
-from benchmarks.shared_data import prepare_shared_caches  # noqa: E402
+from benchmarks.shared_data import SMALL_CPU_DATA, prepare_shared_caches  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -31,5 +31,5 @@ def real_caches(shared_data, tmp_path_factory) -> dict[str, Path]:
 
 def real_data_paths(caches: dict[str, Path]) -> str:
     """The ``data.paths=[...]`` override that points pretrain/configs/_base_/data_cpu_real.yaml at ``caches``."""
-    entries = [f"{caches['nw_ucla']}#xsub:train", *(str(p) for n, p in caches.items() if n != "nw_ucla")]
+    entries = [f"{caches['nw_ucla']}#xsub:train", *(str(caches[n]) for n in SMALL_CPU_DATA if n != "nw_ucla")]
     return "data.paths=[" + ",".join(entries) + "]"
