@@ -25,6 +25,7 @@ import gradio as gr
 
 from skelrec.errors import SkelrecError
 from skelrec.hub import LoadedModel
+from skelrec.hub.shipped import list_shipped_models
 from skelrec.labeling import DEFAULT_STRIDE
 from skelrec.models.pooling import POOLINGS
 from skelrec.teach import DEFAULT_POOLING, TEACH_METHODS, TeachSettings
@@ -78,6 +79,14 @@ NO_MODEL = (
     "**Load model**."
 )
 RUN_LABEL, RUNNING_LABEL = "Label actions", "Labelling…"
+
+
+def shipped_info() -> str:
+    """The models that come with skelrec, by name (:mod:`skelrec.hub.shipped`), for the Model box."""
+    names = [f"{m['name']} ({len(m['labels'])} actions)" for m in list_shipped_models() if m["available"]]
+    return "Shipped with skelrec: " + ", ".join(names) if names else "Type a Hub repo id (owner/name)"
+
+
 BUILD_LABEL, BUILDING_LABEL = "Build", "Building…"
 SHORT_TIMELINE = 6
 """Clips with at most this many windows (with a person) get bars per window instead of lines over time."""
@@ -315,7 +324,8 @@ def build_app(
                         model_box = gr.Textbox(
                             shown_first,
                             label="Model",
-                            placeholder="default: the embedded model; or a Hub repo id (owner/name)",
+                            placeholder="default (empty), gestures, or a Hub repo id (owner/name)",
+                            info=shipped_info(),
                         )
                         load = gr.Button("Load model", size="sm")
                         model_info = gr.Markdown(elem_id="model-info")
@@ -398,7 +408,7 @@ def build_app(
                     base_box = gr.Textbox(
                         shown_first,
                         label="Base model",
-                        placeholder="default: the embedded model; or a Hub repo id (owner/name)",
+                        placeholder="default (empty), gestures, or a Hub repo id (owner/name)",
                         info="Its self-supervised encoder turns every clip into features",
                     )
                     build = gr.Button(BUILD_LABEL, variant="primary", elem_id="teach-build")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from skelrec.errors import SkelrecError
 from skelrec.hub import HubUnavailableError
+from skelrec.hub.shipped import is_shipped_name
 
 __all__ = ["DEFAULT_NAME", "ModelNames", "visitor_message"]
 
@@ -58,6 +59,8 @@ class ModelNames:
         folders = {**self.folders, **(extra or {})}
         if text in folders:
             return str(folders[text]), text
+        if is_shipped_name(text):  # a model shipped with skelrec, by its short name (`skelrec models`)
+            return text, text
         if Path(text).is_dir():
             return text, Path(text).name
         if not _HUB_ID.fullmatch(text):

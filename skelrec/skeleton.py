@@ -368,8 +368,11 @@ def convert(data: np.ndarray, src: str | Layout, dst: str | Layout) -> np.ndarra
     return np.einsum("uv,...vc->...uc", w, data).astype(data.dtype, copy=False)
 
 
-def from_mediapipe_world(world: np.ndarray, *, mirrored: bool = False) -> np.ndarray:
+def from_mediapipe_world(world: np.ndarray, *, mirrored: bool = False, layout: str = "mediapipe33") -> np.ndarray:
     """MediaPipe world landmarks ``(..., 33, 3+)`` (x image-right, y down, z away; metres) to skelrec axes.
+
+    ``layout`` names the joints of ``world`` when they come from another estimator in the same camera axes (a pose
+    ``.npz`` in ``coco17``, ``ntu25`` ...): its left/right pairs are the ones swapped on a mirrored video.
 
     skelrec axes have x towards the subject's right, y up, z away. On an ordinary (non-mirrored) video a subject
     facing the camera has their right on the image left, so x and y flip. On a mirrored video (a selfie preview,
@@ -378,7 +381,7 @@ def from_mediapipe_world(world: np.ndarray, *, mirrored: bool = False) -> np.nda
     """
     out = np.array(world, dtype=np.float32, copy=True)
     if mirrored:
-        out = out[..., get_layout("mediapipe33").flip_index, :]
+        out = out[..., get_layout(layout).flip_index, :]
     else:
         out[..., 0] *= -1.0
     out[..., 1] *= -1.0

@@ -151,6 +151,16 @@ def test_model_info_and_missing_models(client: Client, model: Path, tmp_path: Pa
     assert info.startswith("**No model available.**") and "empty" in info
 
 
+def test_shipped_model_names_are_model_names():
+    """The model box takes the names of the models shipped with skelrec (`skelrec models`), not only Hub ids."""
+    from skelrec_app.model_names import ModelNames
+
+    assert ModelNames().resolve("gestures") == ("gestures", "gestures")
+    assert ModelNames().resolve("default") == (None, "default")
+    with pytest.raises(SkelrecError, match="not a model name"):
+        ModelNames().resolve("gesture")
+
+
 @pytest.fixture
 def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
     """A loopback Hub (tests/hf_server.py) and a Hub cache in tmp_path; nothing reaches the internet."""

@@ -192,3 +192,14 @@ def test_normalization_config_round_trip_and_validation():
         Normalization.from_dict({"centre": "frame"})
     with pytest.raises(SkelrecError, match=r"normalization\.center"):
         Normalization(center="hips")
+
+
+def test_mirrored_world_of_another_layout_swaps_that_layouts_sides():
+    """A pose file from another estimator (here ntu25 in camera axes) mirrored: its own left/right pairs swap."""
+    ntu = get_layout("ntu25")
+    w = np.zeros((1, 1, 25, 3), np.float32)
+    w[0, 0, ntu.index("left_shoulder")] = [0.2, -0.5, 0.0]  # on the image right, named left by the estimator
+    w[0, 0, ntu.index("right_shoulder")] = [-0.2, -0.5, 0.0]
+    out = from_mediapipe_world(w, mirrored=True, layout="ntu25")
+    np.testing.assert_allclose(out[0, 0, ntu.index("right_shoulder")], [0.2, 0.5, 0.0])
+    np.testing.assert_allclose(out[0, 0, ntu.index("left_shoulder")], [-0.2, 0.5, 0.0])

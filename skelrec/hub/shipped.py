@@ -26,6 +26,7 @@ from typing import Any
 
 from skelrec.errors import SkelrecError
 from skelrec.paths import shipped_weights_dir
+from skelrec.registry import Registry
 
 __all__ = ["SHIPPED_MODELS", "ShippedModel", "is_shipped_name", "list_shipped_models", "shipped_model_dir"]
 
@@ -58,27 +59,30 @@ class ShippedModel:
         return None
 
 
-SHIPPED_MODELS: dict[str, ShippedModel] = {
-    m.name: m
-    for m in (
-        ShippedModel(
-            "default",
-            "the model used when none is named (today the UTD-MHAD gestures; the unified model once it is built)",
-            ("default",),
-        ),
-        ShippedModel(
-            "gestures",
-            "27 UTD-MHAD gestures, sports moves and exercises of one person (Kinect v1 skeletons, ST-GCN)",
-            ("gestures", "default"),
-            repo_id="skelrec/utd-mhad-actions-kinect20",
-        ),
-        ShippedModel(
-            "interactions",
-            "PKU-MMD two-person interactions (hug, handshake, push, kick ...); built by the PKU-MMD issue",
-            ("interactions",),
-        ),
-    )
-}
+SHIPPED_MODELS: Registry[ShippedModel] = Registry(
+    "shipped model",
+    {
+        m.name: m
+        for m in (
+            ShippedModel(
+                "default",
+                "the model used when none is named (today the UTD-MHAD gestures; the unified model once it is built)",
+                ("default",),
+            ),
+            ShippedModel(
+                "gestures",
+                "27 UTD-MHAD gestures, sports moves and exercises of one person (Kinect v1 skeletons, ST-GCN)",
+                ("gestures", "default"),
+                repo_id="skelrec/utd-mhad-actions-kinect20",
+            ),
+            ShippedModel(
+                "interactions",
+                "PKU-MMD two-person interactions (hug, handshake, push, kick ...); built by the PKU-MMD issue",
+                ("interactions",),
+            ),
+        )
+    },
+)
 
 
 def is_shipped_name(model: object) -> bool:
@@ -88,9 +92,7 @@ def is_shipped_name(model: object) -> bool:
 
 def shipped_model_dir(name: str) -> Path:
     """The folder of shipped model ``name``; a one-line error for an unknown name or one not in this install."""
-    if name not in SHIPPED_MODELS:
-        raise SkelrecError(f"unknown shipped model {name!r}; shipped models: {', '.join(SHIPPED_MODELS)}")
-    model = SHIPPED_MODELS[name]
+    model = SHIPPED_MODELS[name]  # an unknown name: the registry's one-line error
     folder = model.folder()
     if folder is None:
         where = " or ".join(str(shipped_weights_dir() / f) for f in model.folders)

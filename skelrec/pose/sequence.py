@@ -109,7 +109,7 @@ class PoseSequence:
         Uses :func:`skelrec.skeleton.from_mediapipe_world` (axes, mirroring) then :func:`skelrec.skeleton.convert`;
         frames where a person is absent are zero.
         """
-        xyz = from_mediapipe_world(self.world, mirrored=self.mirrored)
+        xyz = from_mediapipe_world(self.world, mirrored=self.mirrored, layout=self.layout)
         if confidence:
             vis = self._side_fixed(self.visibility[..., None])
             xyz = np.concatenate([xyz, vis], axis=-1)
