@@ -33,3 +33,20 @@ def real_data_paths(caches: dict[str, Path]) -> str:
     """The ``data.paths=[...]`` override that points pretrain/configs/_base_/data_cpu_real.yaml at ``caches``."""
     entries = [f"{caches['nw_ucla']}#xsub:train", *(str(caches[n]) for n in SMALL_CPU_DATA if n != "nw_ucla")]
     return "data.paths=[" + ",".join(entries) + "]"
+
+
+def save_encoder(folder: Path, encoder, *, method: str, clip_length: int) -> Path:
+    """``encoder`` saved as a pretrained encoder checkpoint of ``method`` for kinect20 clips of ``clip_length``."""
+    from skelrec.checkpoint import architecture, save_checkpoint
+    from skelrec.skeleton import Normalization
+
+    config = {
+        **architecture(encoder),
+        "layout": "kinect20",
+        "normalization": Normalization(center="sequence", scale="none").to_dict(),
+        "clip_length": clip_length,
+        "num_persons": 1,
+        "labels": None,
+        "method": {"name": method, "kwargs": {}},
+    }
+    return save_checkpoint(folder, encoder.state_dict(), config)

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import save_encoder
 from typer.testing import CliRunner
 
 from skelrec.checkpoint import architecture, load_checkpoint, load_model, save_checkpoint
@@ -90,16 +91,7 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 'pretrained' tiny transformer (random weights, seed 0) saved as an encoder checkpoint for kinect20 input."""
     torch.manual_seed(0)
     encoder = build_encoder("transformer", num_heads=2, **TINY)
-    config = {
-        **architecture(encoder),
-        "layout": "kinect20",
-        "normalization": Normalization(center="sequence", scale="none").to_dict(),
-        "clip_length": CLIP,
-        "num_persons": 1,
-        "labels": None,
-        "method": {"name": "mamp", "kwargs": {}},
-    }
-    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "encoder", encoder.state_dict(), config)
+    return save_encoder(tmp_path_factory.mktemp("ckpt") / "encoder", encoder, method="mamp", clip_length=CLIP)
 
 
 # ------------------------------------------------------------------------------------------------------------------

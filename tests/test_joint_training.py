@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import scipy.io
 import torch
+from conftest import save_encoder
 
-from skelrec.checkpoint import architecture, save_checkpoint
 from skelrec.config import DataConfig
 from skelrec.datasets.prepare import prepare_dataset
 from skelrec.datasets.torch_data import open_prepared
@@ -21,7 +21,6 @@ from skelrec.evaluate import EvalContext, FinetuneSettings
 from skelrec.evaluate.calibration import holdout_subjects, measure_calibration, write_calibration
 from skelrec.evaluate.finetune import finetune_once
 from skelrec.models import build_encoder
-from skelrec.skeleton import Normalization
 
 CLIP = 16
 SMOKE = FinetuneSettings(epochs=1, warmup_epochs=0, batch_size=8, max_steps=2, amp="none")
@@ -62,16 +61,7 @@ def caches(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(0)
     encoder = build_encoder("stgcn", in_channels=3, layout="kinect20", channels=(8, 8), strides=(1, 2))
-    config = {
-        **architecture(encoder),
-        "layout": "kinect20",
-        "normalization": Normalization(center="sequence", scale="none").to_dict(),
-        "clip_length": CLIP,
-        "num_persons": 1,
-        "labels": None,
-        "method": {"name": "halp", "kwargs": {}},
-    }
-    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "encoder", encoder.state_dict(), config)
+    return save_encoder(tmp_path_factory.mktemp("ckpt") / "encoder", encoder, method="halp", clip_length=CLIP)
 
 
 def test_vocabulary_remaps_the_labels_of_every_cache(caches):
