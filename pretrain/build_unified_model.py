@@ -190,6 +190,7 @@ def main() -> None:
     parser.add_argument("--finetune-lr", type=float, default=1e-3)
     parser.add_argument("--finetune-batch", type=int, default=32)
     parser.add_argument("--max-steps", type=int, default=0, help="stop each training run after N steps (smoke)")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads of the in-process steps (0: torch's)")
     parser.add_argument("--target-accuracy", type=float, default=0.9, help="the 'no action' threshold's target")
     parser.add_argument("--ship", choices=INITS, default="pretrained", help="the fine-tuning init that is shipped")
     parser.add_argument("--run", type=Path, default=ROOT / "runs" / "unified", help="run folder")
@@ -199,7 +200,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    torch.set_num_threads(1)
+    if args.threads:
+        torch.set_num_threads(args.threads)  # e.g. 1 beside another job on a 2-core machine
     os.chdir(ROOT)  # the cache paths are relative to the repository
     encoder = args.run / "pretrain" / "encoder"
     classifiers = {init: args.run / f"finetune_{init}" / "classifier" for init in INITS}
