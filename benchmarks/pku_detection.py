@@ -95,7 +95,7 @@ REFERENCES = [
     },
 ]
 DIFFERENCES = [
-    "13 validation-list streams (the ones in ../shared/data), not the 133 of the full list: ~96 interaction "
+    "13 validation-list streams (the ones in ../shared/data), not the 132 of the full list: ~96 interaction "
     "instances and 19 single-person instances in one stream (0312-R)",
     "the model knows the 8 interaction classes only; the papers detect all 51",
     "one-to-one matching and interpolated AP at each true positive (skelrec/evaluate/detection.py states how the "
