@@ -31,11 +31,24 @@ what the labelled training clips alone make of that architecture and feature, re
 not a ceiling: a frozen encoder pretrained on the ~2,200 unlabelled clips can beat 506 labelled ones.
 
 Evaluation is resumable: a result file newer than the method's encoder is kept, not recomputed.
+
+More unlabelled motion (issue 18, item 4): ``--pku-streams F`` adds the fraction ``F`` (0, 0.25 or 1.0) of the 181
+PKU-MMD streams that came after the 25 plain-text ones (``skeletons_xz``, all on the cross-subject training list) to
+every method's pretraining data, as 120-frame crops every 60 frames (``caches/pku_mmd_streams_added_<p>``, prepared
+by ``prepare``), converted by the loader like every other source to the Kinect v1 20-joint layout, main person only.
+The streams are chosen by stream with seed 0, and the 25 % are part of the 100 % (``benchmarks/shared_data.py``,
+``skelrec.datasets.pku_streams``). Epochs stay the configs' own, so a run with more data trains more steps; the
+step-counted schedules (HaLP's ``halp_start_step``, Skeleton2vec's ``ema_anneal_steps``) are scaled by the clip count
+so they stay the same part of the run. Runs go to ``runs/ssl_cpu_pku<p>`` and ``ssl_cpu_pku<p>.json`` (with
+``--epochs N``: ``ssl_cpu_e<N>_pku<p>``)::
+
+    python benchmarks/ssl_cpu.py all mamp macdiff --pku-streams 0.25
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import datetime as dt
 import json
@@ -50,7 +63,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.shared_data import SMALL_CPU_DATA, prepare_shared_caches  # noqa: E402
+from benchmarks.shared_data import SMALL_CPU_DATA, pku_added_streams, prepare_shared_caches  # noqa: E402
 from skelrec.files import atomic_write_text  # noqa: E402
 
 METHODS = ("mamp", "macdiff", "skeleton2vec", "skeletonmae", "halp")
@@ -67,27 +80,55 @@ STEP_SCHEDULES = {  # step-counted method options of the cpu_small configs, stre
 }
 RUNS = ROOT / "runs" / "ssl_cpu"
 RESULT = ROOT / "benchmarks" / "results" / "ssl_cpu.json"
+ADDED: str | None = None  # the cache of added PKU-MMD streams (--pku-streams), None for none
 
 
-def use_epochs(epochs: int | None) -> None:
+def use_epochs(epochs: int | None, pku_streams: float = 0.0) -> None:
     """Point the run folder and the result file at the variant of the benchmark where every method pretrains
-    ``epochs`` epochs (``None``: each its config's own length, ``runs/ssl_cpu`` and ``ssl_cpu.json``)."""
-    global RUNS, RESULT
-    if epochs is not None:
-        RUNS = ROOT / "runs" / f"ssl_cpu_e{epochs}"
-        RESULT = ROOT / "benchmarks" / "results" / f"ssl_cpu_e{epochs}.json"
+    ``epochs`` epochs (``None``: each its config's own length, ``runs/ssl_cpu`` and ``ssl_cpu.json``) on the small
+    data plus the fraction ``pku_streams`` of the added PKU-MMD streams (``_pku<percent>`` when not 0)."""
+    global RUNS, RESULT, ADDED
+    ADDED = pku_added_streams(pku_streams)
+    name = "ssl_cpu" + (f"_e{epochs}" if epochs is not None else "")
+    name += f"_pku{round(pku_streams * 100)}" if ADDED else ""
+    RUNS = ROOT / "runs" / name
+    RESULT = ROOT / "benchmarks" / "results" / f"{name}.json"
 
 
-def epoch_overrides(method: str, epochs: int | None) -> list[str]:
-    """Config overrides that stretch (or shrink) ``method``'s cpu_small schedule from its own length to ``epochs``."""
-    if epochs is None:
+def data_overrides(method: str) -> list[str]:
+    """``data.paths`` of ``method``'s cpu_small config plus the added PKU-MMD streams (none without them)."""
+    if ADDED is None:
         return []
     from skelrec.config import load_config
 
     cfg = load_config(ROOT / "pretrain" / "configs" / method / "cpu_small.yaml")
-    scale = epochs / cfg.optim.epochs
-    out = [f"optim.epochs={epochs}", f"optim.warmup_epochs={cfg.optim.warmup_epochs * scale:g}"]
-    out += [f"method.kwargs.{key}={round(cfg.method.kwargs[key] * scale)}" for key in STEP_SCHEDULES.get(method, ())]
+    return ["data.paths=[" + ",".join([*cfg.data.paths, f"caches/{ADDED}"]) + "]"]
+
+
+def _clip_count(method: str, overrides: list[str]) -> int:
+    """Pretraining clips of ``method``'s cpu_small config with ``overrides`` (read from the caches' indexes)."""
+    from skelrec.config import load_config
+    from skelrec.datasets.torch_data import open_prepared
+
+    cfg = load_config(ROOT / "pretrain" / "configs" / method / "cpu_small.yaml", overrides)
+    with contextlib.chdir(ROOT):  # the configs' cache paths are relative to the repository
+        return len(open_prepared(cfg.data))
+
+
+def epoch_overrides(method: str, epochs: int | None) -> list[str]:
+    """Config overrides that stretch (or shrink) ``method``'s cpu_small schedule from its own length to ``epochs``,
+    and its step-counted schedules with the clips the added PKU-MMD streams bring (module docstring)."""
+    if epochs is None and ADDED is None:
+        return []
+    from skelrec.config import load_config
+
+    cfg = load_config(ROOT / "pretrain" / "configs" / method / "cpu_small.yaml")
+    scale = 1.0 if epochs is None else epochs / cfg.optim.epochs
+    out = []
+    if epochs is not None:
+        out += [f"optim.epochs={epochs}", f"optim.warmup_epochs={cfg.optim.warmup_epochs * scale:g}"]
+    steps = scale * (_clip_count(method, data_overrides(method)) / _clip_count(method, []) if ADDED else 1.0)
+    out += [f"method.kwargs.{key}={round(cfg.method.kwargs[key] * steps)}" for key in STEP_SCHEDULES.get(method, ())]
     return out
 
 
@@ -98,7 +139,7 @@ def skelrec(*args: str) -> None:
 
 
 def prepare() -> None:
-    for name, path in prepare_shared_caches(ROOT / "caches", list(SMALL_CPU_DATA)).items():
+    for name, path in prepare_shared_caches(ROOT / "caches", [*SMALL_CPU_DATA, *([ADDED] if ADDED else [])]).items():
         print(f"{name}: {path}")
 
 
@@ -108,7 +149,11 @@ def pretrain(method: str, epochs: int | None = None) -> None:
     wall = out / "wall_seconds.txt"
     before, start = _last_step(out), time.time()
     skelrec(
-        "pretrain", f"pretrain/configs/{method}/cpu_small.yaml", f"run.out_dir={out}", *epoch_overrides(method, epochs)
+        "pretrain",
+        f"pretrain/configs/{method}/cpu_small.yaml",
+        f"run.out_dir={out}",
+        *epoch_overrides(method, epochs),
+        *data_overrides(method),
     )
     if _last_step(out) == before:  # the run was complete already: nothing trained, the recorded time stands
         return
@@ -232,7 +277,7 @@ def _margins(method: str, linear: float | None, shared: float | None) -> dict:
     }
 
 
-def report(epochs: int | None = None) -> None:
+def report(epochs: int | None = None, pku_streams: float = 0.0) -> None:
     entries = {}
     shared = _shared_control()
     shared_linear = _over_seeds(shared, "linear")["mean"]
@@ -262,7 +307,9 @@ def report(epochs: int | None = None) -> None:
         entries[name] = entry
     result = {
         "benchmark": "ssl_cpu",
-        "command": "python benchmarks/ssl_cpu.py all" + (f" --epochs {epochs}" if epochs is not None else ""),
+        "command": "python benchmarks/ssl_cpu.py all"
+        + (f" --epochs {epochs}" if epochs is not None else "")
+        + (f" --pku-streams {pku_streams:g}" if ADDED else ""),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": {
             "cpu": _cpu_model(),
@@ -271,7 +318,8 @@ def report(epochs: int | None = None) -> None:
             "torch": _torch_version(),
             "device": "cpu",
         },
-        "pretraining_data": sorted(SMALL_CPU_DATA),
+        "pretraining_data": sorted([*SMALL_CPU_DATA, *([ADDED] if ADDED else [])]),
+        "added_pku_streams": pku_streams if ADDED else 0.0,
         "methods": entries,
     }
     atomic_write_text(RESULT, json.dumps(result, indent=2) + "\n")
@@ -311,8 +359,15 @@ def main() -> None:
     parser.add_argument("stage", choices=["prepare", "pretrain", "evaluate", "report", "all"])
     parser.add_argument("names", nargs="*", help="methods (default: all), or random_init / supervised for evaluate")
     parser.add_argument("--epochs", type=int, help="pretraining epochs of every method (default: each config's own)")
+    parser.add_argument(
+        "--pku-streams",
+        type=float,
+        default=0.0,
+        choices=[0.0, 0.25, 1.0],
+        help="add this fraction of the 181 added PKU-MMD streams to the pretraining data (default: 0)",
+    )
     args = parser.parse_args()
-    use_epochs(args.epochs)
+    use_epochs(args.epochs, args.pku_streams)
     names = args.names or list(METHODS)
     if args.stage in ("prepare", "all"):
         prepare()
@@ -323,7 +378,7 @@ def main() -> None:
         for name in args.names or [*METHODS, "random_init", "supervised"]:
             evaluate(name)
     if args.stage in ("report", "all"):
-        report(args.epochs)
+        report(args.epochs, args.pku_streams)
 
 
 if __name__ == "__main__":

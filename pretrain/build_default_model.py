@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.shared_data import prepare_shared_caches  # noqa: E402
+from benchmarks.shared_data import macdiff_input_statistics, prepare_shared_caches  # noqa: E402
 from skelrec.paths import shared_data_dir  # noqa: E402
 
 RUN = ROOT / "runs" / "default"
@@ -111,16 +111,7 @@ def pretrain(
 
 
 def macdiff_statistics(config: Path) -> list[str]:
-    import torch
-
-    from skelrec.config import load_config
-    from skelrec.datasets.torch_data import build_dataset
-    from skelrec.ssl.macdiff import input_statistics
-
-    cfg = load_config(config, ["data.augment.rotate=0.0", "data.augment.scale=[1.0,1.0]", "data.augment.noise_std=0"])
-    ds = build_dataset(cfg.data, train=True, seed=0)
-    clips = [ds[i] for i in range(len(ds))]
-    mean, var = input_statistics(torch.stack([c["x"] for c in clips]), torch.stack([c["mask"] for c in clips]))
+    mean, var = macdiff_input_statistics(config)
     return [
         f"method.kwargs.input_mean=[{','.join(f'{v:.4f}' for v in mean)}]",
         f"method.kwargs.input_var=[{','.join(f'{v:.4f}' for v in var)}]",

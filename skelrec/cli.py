@@ -345,6 +345,14 @@ EvalPooling = Annotated[
         "in order: for SkeletonMAE's per-frame GIN) or segment_joints (both)."
     ),
 ]
+EvalClasses = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--classes",
+        help="Evaluate on this class of the cache only (its name as in the cache's info.json; repeat the option "
+        "for several, relabelled in this order), e.g. PKU-MMD's eight interactions.",
+    ),
+]
 EvalSeed = Annotated[int, typer.Option(help="Seed of initialisation, data order and augmentations.")]
 EvalDevice = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
 EvalWorkers = Annotated[int, typer.Option("--workers", help="DataLoader worker processes.")]
@@ -402,6 +410,7 @@ def evaluate_linear(
     out: EvalOut,
     protocol: EvalProtocol = "auto",
     init: EvalInit = "pretrained",
+    classes: EvalClasses = None,
     pooling: EvalPooling = "mean",
     epochs: EvalEpochs = None,
     batch_size: EvalBatchSize = None,
@@ -415,7 +424,7 @@ def evaluate_linear(
     from skelrec.evaluate import EvalContext, LinearSettings, run_linear
 
     options = _given(pooling=pooling, epochs=epochs, batch_size=batch_size, lr=lr, augment=augment, seed=seed)
-    ctx = EvalContext.open(checkpoint, data, protocol, init)  # type: ignore[arg-type]
+    ctx = EvalContext.open(checkpoint, data, protocol, init, classes=classes or None)  # type: ignore[arg-type]
     _report(run_linear(ctx, LinearSettings(**options), device=device, num_workers=workers), out)  # type: ignore[arg-type]
 
 
@@ -426,6 +435,7 @@ def evaluate_knn(
     out: EvalOut,
     protocol: EvalProtocol = "auto",
     init: EvalInit = "pretrained",
+    classes: EvalClasses = None,
     pooling: EvalPooling = "mean",
     k: Annotated[int, typer.Option("--k", help="Neighbours voting (1-NN is reported too).")] = 20,
     temperature: Annotated[float, typer.Option(help="Vote weight exp(cos / temperature) (InstDisc).")] = 0.07,
@@ -437,7 +447,7 @@ def evaluate_knn(
     from skelrec.evaluate import EvalContext, KnnSettings, run_knn
 
     settings = KnnSettings(k=k, temperature=temperature, pooling=pooling, seed=seed)
-    ctx = EvalContext.open(checkpoint, data, protocol, init)  # type: ignore[arg-type]
+    ctx = EvalContext.open(checkpoint, data, protocol, init, classes=classes or None)  # type: ignore[arg-type]
     _report(run_knn(ctx, settings, device=device, num_workers=workers), out)
 
 
@@ -448,6 +458,7 @@ def evaluate_finetune(
     out: EvalOut,
     protocol: EvalProtocol = "auto",
     init: EvalInit = "pretrained",
+    classes: EvalClasses = None,
     epochs: EvalEpochs = None,
     batch_size: EvalBatchSize = None,
     lr: EvalLr = None,
@@ -493,7 +504,14 @@ def evaluate_finetune(
         seed=seed,
     )
     augmentation = parse_key_values(augment, "--augment", "--augment noise_std=0.02")
-    ctx = EvalContext.open(checkpoint, data, protocol, init, augment=augmentation)  # type: ignore[arg-type]
+    ctx = EvalContext.open(
+        checkpoint,
+        data,
+        protocol,
+        init,  # type: ignore[arg-type]
+        augment=augmentation,
+        classes=classes or None,
+    )
     run_dir = run_dir or out.with_suffix("")
     command = shlex.join(["skelrec", *sys.argv[1:]])
     _report(run_finetune(ctx, settings, run_dir=run_dir, device=device, num_workers=workers, command=command), out)
@@ -506,6 +524,7 @@ def evaluate_semi(
     out: EvalOut,
     protocol: EvalProtocol = "auto",
     init: EvalInit = "pretrained",
+    classes: EvalClasses = None,
     fraction: Annotated[list[float] | None, typer.Option(help="Labelled fraction(s) (default: 0.01 and 0.1).")] = None,
     seeds: Annotated[
         list[int] | None, typer.Option("--seed", help="Seed(s), one run each (default: 0 1 2 3 4).")
@@ -539,7 +558,14 @@ def evaluate_semi(
         max_steps=max_steps,
     )
     augmentation = parse_key_values(augment, "--augment", "--augment noise_std=0.02")
-    ctx = EvalContext.open(checkpoint, data, protocol, init, augment=augmentation)  # type: ignore[arg-type]
+    ctx = EvalContext.open(
+        checkpoint,
+        data,
+        protocol,
+        init,  # type: ignore[arg-type]
+        augment=augmentation,
+        classes=classes or None,
+    )
     options = _given(fractions=fraction or None, seeds=seeds or None)
     result = run_semi(
         ctx,

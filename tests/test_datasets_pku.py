@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from skelrec import cli
 from skelrec.datasets import get_reader
 from skelrec.datasets.cache import PreparedDataset
-from skelrec.datasets.pku import PKU_MMD_CLASSES, PkuMmdReader
+from skelrec.datasets.pku import PKU_MMD_CLASSES, PkuMmdReader, pku_video
 from skelrec.datasets.pku_streams import PkuMmdStreamReader
 from skelrec.errors import DataFormatError, SkelrecError
 from skelrec.skeleton import get_layout
@@ -454,9 +454,44 @@ def test_stream_crops_cover_training_streams_only(tmp_path):
     assert not PkuMmdStreamReader.detect(path) and PkuMmdReader.detect(path)
 
 
-def test_pku_cpu_pretraining_config_points_at_the_streams_cache():
+def test_stream_fraction_keeps_a_seeded_nested_part_of_the_streams(tmp_path):
+    rows = [" ".join(["1"] * 150) for _ in range(_FRAMES)]
+    path = _dataset(tmp_path, skeleton=rows)
+    videos = [f"{n:04d}-M" for n in range(1, 9)]
+    for video in videos[1:]:
+        (tmp_path / "skeletons" / f"{video}.txt").write_bytes(path.read_bytes())
+    _split_files(tmp_path, train=",".join(videos), test="0100-L")
+
+    def kept(fraction: float, seed: int = 0) -> list[str]:
+        return [
+            pku_video(f)
+            for f in get_reader("pku_mmd_streams", tmp_path, stream_fraction=fraction, stream_seed=seed).files()
+        ]
+
+    quarter, half, whole = kept(0.25), kept(0.5), kept(1.0)
+    assert whole == videos and len(quarter) == 2 and len(half) == 4
+    assert set(quarter) <= set(half) and quarter == sorted(quarter)  # nested, in video order
+    assert kept(0.25) == quarter and kept(0.25, seed=1) != quarter  # seeded
+    with pytest.raises(SkelrecError, match=r"stream_fraction 0\.01 of 8 streams keeps none"):
+        kept(0.01)
+    with pytest.raises(SkelrecError, match=r"stream_fraction must be in \(0, 1\]"):
+        kept(0.0)
+
+
+@pytest.mark.parametrize(
+    ("method", "encoder"),
+    [
+        ("mamp", "transformer"),
+        ("macdiff", "transformer"),
+        ("skeleton2vec", "transformer"),
+        ("halp", "bigru"),
+        ("skeletonmae", "gin"),
+    ],
+)
+def test_pku_cpu_pretraining_configs_point_at_the_streams_cache(method, encoder):
     from skelrec.config import load_config
 
-    cfg = load_config(Path(__file__).parent.parent / "pretrain" / "configs" / "mamp" / "pku_cpu.yaml", [])
+    cfg = load_config(Path(__file__).parent.parent / "pretrain" / "configs" / method / "pku_cpu.yaml", [])
     assert cfg.data.paths == ["caches/pku_mmd_streams"] and cfg.data.protocol is None
     assert (cfg.data.layout, cfg.data.persons) == ("ntu25", 2)
+    assert (cfg.method.name, cfg.encoder.name, cfg.run.out_dir) == (method, encoder, f"runs/ssl_pku/{method}")

@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 from skelrec.checkpoint import architecture, load_checkpoint, load_model, save_checkpoint
 from skelrec.cli import app
 from skelrec.config import OptimConfig
+from skelrec.datasets.cache import PreparedDataset
 from skelrec.datasets.prepare import prepare_dataset
 from skelrec.errors import SkelrecError
 from skelrec.evaluate import (
@@ -111,6 +112,43 @@ def test_auto_protocol_is_cross_view_when_view_3_exists_else_cross_subject(cache
 def test_missing_test_part_is_a_clear_error(caches, checkpoint):
     with pytest.raises(SkelrecError, match=r"no split 'xview' \(no test samples.*this cache has: xsub"):
         EvalContext.open(checkpoint, caches["two_views"], protocol="xview")
+
+
+KEPT = ("drop trash", "pick up with one hand")  # a03, a01: a class filter, relabelled 0, 1 in this order
+
+
+def test_restricted_view_keeps_the_named_classes_relabelled_in_their_order(caches):
+    whole = PreparedDataset(caches["two_views"], "xsub", "train")
+    view = whole.restrict_classes(KEPT)
+    assert view.classes == list(KEPT) and len(view) == 16  # 2 of the 3 actions: 2 subjects x 2 episodes x 2 views
+    assert sorted(set(view.labels.tolist())) == [0, 1]
+    for i in range(len(view)):
+        sample = view[i]
+        assert sample.label == view.labels[i] and sample.label_name == KEPT[sample.label]
+    assert view.subset([0]).classes == list(KEPT)  # a subset of the view keeps its classes and labels
+    again = view.restrict_classes(KEPT[1:])
+    assert again.classes == [KEPT[1]] and len(again) == 8 and set(again.labels.tolist()) == {0}
+    with pytest.raises(SkelrecError, match="no class 'wave' in nw_ucla; its classes are: pick up with one hand"):
+        whole.restrict_classes(["wave"])
+    with pytest.raises(SkelrecError, match="distinct class names"):
+        whole.restrict_classes([KEPT[0], KEPT[0]])
+
+
+def test_class_filter_restricts_both_parts_and_the_outputs(caches, checkpoint):
+    ctx = EvalContext.open(checkpoint, caches["two_views"], classes=KEPT)
+    assert ctx.classes == list(KEPT)
+    for part in ("train", "test"):
+        data = ctx.part(part)
+        assert len(data) == 16 and set(data.labels.tolist()) == {0, 1}
+        assert all(data[i].label_name == KEPT[data[i].label] for i in range(len(data)))
+    result = run_linear(ctx, LinearSettings(epochs=2, batch_size=8), device="cpu")
+    assert result.sizes == {"train": 16, "test": 16, "classes": 2}
+    with pytest.raises(SkelrecError, match="either a class filter"):
+        EvalContext.open(checkpoint, caches["two_views"], classes=KEPT, vocabulary="unified")
+    with pytest.raises(SkelrecError, match="no class 'carry x'"):
+        EvalContext.open(checkpoint, caches["two_views"], classes=["carry x"])
+    with pytest.raises(SkelrecError, match="no sample of the classes kept"):
+        EvalContext.open(checkpoint, caches["two_views"], classes=["carry"]).part("train")
 
 
 def test_pretrained_encoder_has_the_checkpoint_weights_random_one_does_not(caches, checkpoint):
@@ -545,6 +583,18 @@ def test_cli_knn_writes_the_result_file(caches, checkpoint, tmp_path):
     saved = json.loads(out.read_text())
     assert saved["protocol"] == "knn" and saved["init"] == "random" and saved["settings"]["k"] == 3
     assert "top1_k1" in result.output
+
+
+def test_cli_class_filter_trains_and_scores_the_kept_classes_only(caches, checkpoint, tmp_path):
+    kept = [arg for name in KEPT for arg in ("--classes", name)]
+    common = ["--data", str(caches["two_views"]), *kept, "--device", "cpu"]
+    knn = CliRunner().invoke(app, ["evaluate", "knn", str(checkpoint), *common, "--out", str(tmp_path / "k.json")])
+    assert knn.exit_code == 0, knn.output
+    assert json.loads((tmp_path / "k.json").read_text())["sizes"] == {"train": 16, "test": 16, "classes": 2}
+    args = ["evaluate", "finetune", str(checkpoint), *common, "--out", str(tmp_path / "ft.json"), "--max-steps", "1"]
+    finetune = CliRunner().invoke(app, [*args, "--epochs", "1"])
+    assert finetune.exit_code == 0, finetune.output
+    assert json.loads((tmp_path / "ft" / "classifier" / "config.json").read_text())["labels"] == list(KEPT)
 
 
 def test_cli_finetune_takes_training_augmentations_and_records_them(caches, checkpoint, tmp_path):

@@ -195,3 +195,25 @@ def test_pretraining_wall_time_adds_up_resumed_parts_and_ignores_a_finished_run(
     assert (run / "wall_seconds.txt").read_text() == "90.0\n"
     ssl_cpu.pretrain("halp")  # complete already: 4 s of loading are not the pretraining time
     assert (run / "wall_seconds.txt").read_text() == "90.0\n"
+
+
+def test_added_pku_streams_get_their_own_run_and_data_and_stretch_step_schedules(ssl_cpu, monkeypatch) -> None:
+    from skelrec.errors import SkelrecError
+
+    ssl_cpu.use_epochs(None, 0.25)
+    assert (ssl_cpu.RUNS.name, ssl_cpu.RESULT.name) == ("ssl_cpu_pku25", "ssl_cpu_pku25.json")
+    paths = ssl_cpu.data_overrides("halp")[0]
+    assert paths.startswith("data.paths=[caches/nw_ucla#xsub:train,") and paths.endswith(
+        ",caches/msr_daily,caches/pku_mmd_streams_added_25]"
+    )
+    counts = {False: 2000, True: 3000}  # clips without / with the added streams
+    monkeypatch.setattr(ssl_cpu, "_clip_count", lambda method, overrides: counts[bool(overrides)])
+    assert ssl_cpu.epoch_overrides("halp", None) == ["method.kwargs.halp_start_step=5250"]  # 3,500 x 1.5
+    assert ssl_cpu.epoch_overrides("mamp", None) == []
+    ssl_cpu.use_epochs(200, 1.0)
+    assert ssl_cpu.RUNS.name == "ssl_cpu_e200_pku100"
+    assert ssl_cpu.epoch_overrides("skeleton2vec", 200)[-1] == "method.kwargs.ema_anneal_steps=21000"  # 7,000 x 2 x 1.5
+    ssl_cpu.use_epochs(None, 0.0)
+    assert (ssl_cpu.RUNS.name, ssl_cpu.data_overrides("halp")) == ("ssl_cpu", [])
+    with pytest.raises(SkelrecError, match=r"choose one of: 0, 0\.25, 1"):
+        ssl_cpu.use_epochs(None, 0.5)

@@ -101,6 +101,8 @@ class PreparedDataset:
         self._frames: np.ndarray | None = None
         self._rows: list[dict[str, Any]] | None = None
         self._indices = np.arange(len(self._index), dtype=np.int64)
+        self._classes: list[str] | None = None  # set by restrict_classes: the view's own class list
+        self._label_map: np.ndarray | None = None  # (cache classes,) cache label -> view label, -1 dropped
         if protocol is not None or part is not None:
             self._indices = self._split_indices(protocol, part)
 
@@ -191,12 +193,15 @@ class PreparedDataset:
         start, length = self._index[g]
         data = self.frames[start : start + length].transpose(1, 0, 2, 3)  # (T, M, V, C) -> (M, T, V, C)
         row = self.rows[g]
+        label = row["label"]
+        if self._label_map is not None and label is not None and label >= 0:
+            label = int(self._label_map[label])
         return Sample(
             data=data,
             layout=self.layout,
             name=row["name"],
             dataset=self.dataset,
-            label=row["label"],
+            label=label,
             label_name=row["label_name"],
             fps=row["fps"],
             meta=self._meta_of(row),
@@ -225,6 +230,30 @@ class PreparedDataset:
         view._indices = self._indices[idx]
         return view
 
+    def restrict_classes(self, names: Sequence[str]) -> PreparedDataset:
+        """A view of the samples of some classes only, relabelled ``0 .. len(names) - 1`` in the order of ``names``
+        (``classes`` becomes ``names``; unlabelled samples and those of other classes are left out).
+
+        Raises:
+            SkelrecError: no name given, a name given twice, or a name the cache has not (the error lists them).
+        """
+        names = list(names)
+        if not names or len(set(names)) != len(names):
+            raise SkelrecError(f"{self.root}: give one or more distinct class names to keep, got {names}")
+        known = self.classes
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise SkelrecError(
+                f"{self.root}: no class {unknown[0]!r} in {self.dataset}; its classes are: {', '.join(known)}"
+            )
+        cache_classes = list(self.info["classes"])  # labels.npy indexes these, also in a restricted view
+        label_map = np.full(len(cache_classes), -1, dtype=np.int64)
+        label_map[[cache_classes.index(n) for n in names]] = np.arange(len(names))
+        raw = self._labels[self._indices]
+        view = self.subset(np.flatnonzero((raw >= 0) & (label_map[np.maximum(raw, 0)] >= 0)))
+        view._label_map, view._classes = label_map, names
+        return view
+
     @property
     def indices(self) -> np.ndarray:
         """Positions of this view's samples in the whole cache."""
@@ -233,7 +262,10 @@ class PreparedDataset:
     @property
     def labels(self) -> np.ndarray:
         """``(len,)`` int64 class indices, -1 for unlabelled samples."""
-        return self._labels[self._indices]
+        labels = self._labels[self._indices]
+        if self._label_map is None:
+            return labels
+        return np.where(labels >= 0, self._label_map[np.maximum(labels, 0)], -1)
 
     @property
     def lengths(self) -> np.ndarray:
@@ -242,7 +274,7 @@ class PreparedDataset:
 
     @property
     def classes(self) -> list[str]:
-        return list(self.info["classes"])
+        return list(self.info["classes"] if self._classes is None else self._classes)
 
     @property
     def layout(self) -> str:

@@ -10,6 +10,11 @@
   end; a shorter stream is one crop), both bodies, ``ntu25``. Crops without any tracked body are left out
   (``stats["empty"]``). Metadata: ``video``, ``view``, ``start``, ``end`` (frames ``[start, end)`` of the stream).
 
+``stream_fraction`` keeps a deterministic part of those streams, chosen by stream (never by crop): the first
+``round(stream_fraction * n)`` of the ``n`` training-list streams found, in the order of a permutation seeded with
+``stream_seed`` (``numpy.random.default_rng``) of the streams sorted by video name. A larger fraction with the same
+seed keeps a superset of a smaller one, so 0.25 is part of 1.0 (``benchmarks/ssl_cpu.py --pku-streams``).
+
 The cache has no protocol of its own (every crop is training data): point ``data.paths`` at it with
 ``data.protocol: null`` (``pretrain/configs/mamp/pku_cpu.yaml``).
 """
@@ -18,6 +23,8 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, ClassVar
+
+import numpy as np
 
 from skelrec.datasets.base import Sample, register_dataset
 from skelrec.datasets.pku import PkuMmdReader, pku_video, read_pku_split, read_pku_stream
@@ -35,6 +42,8 @@ class PkuMmdStreamReader(PkuMmdReader):
         crop_frames: frames per crop.
         crop_stride: frames between the starts of consecutive crops.
         protocol: whose training list to read, ``xsub`` or ``xview``.
+        stream_fraction: the part of the training-list streams to read, in (0, 1] (module docstring).
+        stream_seed: the seed of the choice of streams.
         **options: ``skeleton_dir``, ``label_dir``, ``split_dir`` as for ``pku_mmd``.
     """
 
@@ -43,9 +52,20 @@ class PkuMmdStreamReader(PkuMmdReader):
     protocols: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
-        self, root: str | Path, *, crop_frames: int = 120, crop_stride: int = 60, protocol: str = "xsub", **options: Any
+        self,
+        root: str | Path,
+        *,
+        crop_frames: int = 120,
+        crop_stride: int = 60,
+        protocol: str = "xsub",
+        stream_fraction: float = 1.0,
+        stream_seed: int = 0,
+        **options: Any,
     ) -> None:
         super().__init__(root, unlabelled=True, **options)
+        if not 0.0 < float(stream_fraction) <= 1.0:
+            raise SkelrecError(f"pku_mmd_streams: stream_fraction must be in (0, 1], got {stream_fraction}")
+        self.stream_fraction, self.stream_seed = float(stream_fraction), int(stream_seed)
         if crop_frames < 1 or crop_stride < 1:
             raise SkelrecError(
                 f"pku_mmd_streams: crop_frames and crop_stride must be >= 1, got {crop_frames}, {crop_stride}"
@@ -62,6 +82,20 @@ class PkuMmdStreamReader(PkuMmdReader):
 
     def accepts(self, path: Path) -> bool:
         return super().accepts(path) and pku_video(path) in self.training
+
+    def files(self) -> list[Path]:
+        """The training-list skeleton files, sorted by video; with ``stream_fraction < 1`` the seeded part of them."""
+        found = super().files()
+        keep = round(self.stream_fraction * len(found))
+        if keep == len(found):
+            return found
+        if keep < 1:
+            raise SkelrecError(
+                f"pku_mmd_streams: stream_fraction {self.stream_fraction} of {len(found)} streams keeps none; "
+                "use a larger fraction"
+            )
+        chosen = np.random.default_rng(self.stream_seed).permutation(len(found))[:keep]
+        return [found[i] for i in sorted(chosen)]
 
     def read(self, path: Path) -> list[Sample]:
         video = pku_video(path)

@@ -14,6 +14,11 @@ trains, none is scored: e.g. the NTU-60 samples, all of one performer); the trai
 scored per dataset. Their labels become
 those of ``vocabulary`` (:mod:`skelrec.datasets.vocabulary`), restricted to the datasets given.
 
+``classes`` restricts the evaluation to some classes of the cache(s) (e.g. PKU-MMD's eight two-person interactions):
+the samples of other classes are left out of both parts and the kept classes are relabelled ``0 .. K-1`` in the
+order given (:meth:`~skelrec.datasets.cache.PreparedDataset.restrict_classes`), so probes and heads have ``K``
+outputs. It cannot be combined with a vocabulary.
+
 ``init="random"`` is the control: an encoder of the same config with random weights (seeded), evaluated by the
 same code.
 """
@@ -123,6 +128,7 @@ class EvalContext:
         classes: the cache's class names (label ``i`` is ``classes[i]``), or the vocabulary's labels.
         sources: every cache and its protocol (one pair unless several caches were given).
         vocabulary: the vocabulary the labels are remapped to, restricted to the caches' datasets (or ``None``).
+        class_filter: the class names kept (relabelled in this order), or ``None`` for all the cache's classes.
     """
 
     checkpoint: Path
@@ -133,6 +139,7 @@ class EvalContext:
     classes: list[str]
     sources: list[tuple[Path, str | None]] = field(default_factory=list)
     vocabulary: Vocabulary | None = None
+    class_filter: tuple[str, ...] | None = None
 
     @classmethod
     def open(
@@ -143,12 +150,14 @@ class EvalContext:
         init: Init = "pretrained",
         augment: Mapping[str, Any] | None = None,
         vocabulary: str | None = None,
+        classes: Sequence[str] | None = None,
     ) -> EvalContext:
         """Read the checkpoint's config and the caches' info; fail early on an unknown init, protocol or layout.
 
         ``augment`` sets :class:`AugmentConfig` fields of the training augmentation (default: MAMP's fine-tuning
         crop and rotation). ``data`` is a cache or a list of caches (``PATH`` or ``PATH#PROTOCOL``); several caches
-        need a ``vocabulary`` unless they share one class list."""
+        need a ``vocabulary`` unless they share one class list. ``classes``: keep only these class names (module
+        docstring)."""
         if init not in INITS:
             raise SkelrecError(f"init must be one of {', '.join(INITS)}, got {init!r}")
         checkpoint = Path(checkpoint)
@@ -159,6 +168,11 @@ class EvalContext:
         sources = [_source(entry, protocol) for entry in entries]
         infos = [read_info(root) for root, _ in sources]
         trains = [_part(root, p, "train") for root, p in sources]  # an unknown protocol fails here
+        class_filter = None if classes is None else tuple(classes)
+        if class_filter is not None:
+            if vocabulary is not None:
+                raise SkelrecError("pass either a class filter (--classes) or a vocabulary, not both")
+            trains = [t.restrict_classes(class_filter) for t in trains]  # an unknown class name fails here
         fields = input_fields(config)
         paths = [f"{root}#{p}:train" if p else str(root) for root, p in sources]
         fields |= {"paths": paths, "protocol": None, "part": "train"}
@@ -172,9 +186,9 @@ class EvalContext:
             if info["layout"] != data_cfg.layout:
                 conversion_matrix(info["layout"], data_cfg.layout)  # raises when the cache's joints cannot feed it
         vocab = None if vocabulary is None else get_vocabulary(vocabulary).restrict(t.dataset for t in trains)
-        classes = list(vocab.labels) if vocab else ConcatPrepared(trains).classes
         dataset = "+".join(dict.fromkeys(str(info["dataset"]) for info in infos))
-        return cls(checkpoint, config, init, data_cfg, dataset, classes, sources, vocab)
+        names = list(vocab.labels) if vocab else ConcatPrepared(trains).classes
+        return cls(checkpoint, config, init, data_cfg, dataset, names, sources, vocab, class_filter)
 
     # ---------------------------------------------------------------------------------------------------------
     # The encoder.
@@ -214,23 +228,33 @@ class EvalContext:
         One cache without a vocabulary: a :class:`PreparedDataset`; otherwise a :class:`ConcatPrepared` of the
         caches whose part holds labelled samples, labelled with :attr:`classes`."""
         if len(self.sources) == 1 and self.vocabulary is None:
-            return self._labelled(*self.sources[0], part, required=True)
+            return self._labelled(*self.sources[0], part, required=True, classes=self.class_filter)
         return ConcatPrepared(self.parts(part), self.data.layout, self.vocabulary)
 
     def parts(self, part: Literal["train", "test"]) -> list[PreparedDataset]:
         """The labelled samples of one part of every cache that has some, each in its own layout and labels."""
-        found = [self._labelled(root, protocol, part, required=False) for root, protocol in self.sources]
+        found = [
+            self._labelled(root, protocol, part, required=False, classes=self.class_filter)
+            for root, protocol in self.sources
+        ]
         parts = [p for p in found if len(p)]
         if not parts:
             raise SkelrecError(f"none of {', '.join(str(r) for r, _ in self.sources)} has labelled {part} samples")
         return parts
 
     @staticmethod
-    def _labelled(root: Path, protocol: str | None, part: str, *, required: bool) -> PreparedDataset:
+    def _labelled(
+        root: Path, protocol: str | None, part: str, *, required: bool, classes: Sequence[str] | None = None
+    ) -> PreparedDataset:
         ds = _part(root, protocol, part)
-        labelled = ds.subset(ds.labels >= 0)
+        labelled = ds.subset(ds.labels >= 0) if classes is None else ds.restrict_classes(classes)
         if required and not len(labelled):
             usable = [p for p, n in ds.info.get("protocols", {}).items() if n.get("train") and n.get("test")]
+            if classes is not None and len(ds.subset(ds.labels >= 0)):
+                raise SkelrecError(
+                    f"{root}: the {part} part of protocol {protocol!r} has no sample of the classes kept "
+                    f"({', '.join(classes)}); check --classes"
+                )
             raise SkelrecError(
                 f"{root}: the {part} part of protocol {protocol!r} has no labelled samples "
                 f"({len(ds)} samples, all unlabelled or absent); use --protocol with one of: {', '.join(usable)}"
