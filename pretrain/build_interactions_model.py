@@ -21,10 +21,10 @@ two-person interaction classes, with its detection mAP on the validation streams
              merging on training-list streams, scores the validation streams once
              (benchmarks/results/pku_detection_settings.json, pku_detection.json), then rewrites the card with it
 
-The 8 classes are chosen in this script (:class:`ClassSubset` over the cache's training and test parts): the cache keeps
-all 51 PKU-MMD classes. Every step is resumable: a finished fine-tuning run is kept, an interrupted one continues
-from its last checkpoint. Time on 2 CPU cores (cpu_small transformer, 32-frame clips, ~1,600 training clips):
-about 25 minutes per fine-tuning run of 100 epochs, 2 minutes for the detection step.
+The 8 classes are chosen by the evaluation's class filter (``EvalContext.open(classes=...)``, ``--classes`` of
+``skelrec evaluate``): the cache keeps all 51 PKU-MMD classes. Every step is resumable: a finished fine-tuning run
+is kept, an interrupted one continues from its last checkpoint. Time on 2 CPU cores (cpu_small transformer, 32-frame
+clips, ~1,600 training clips): about 25 minutes per fine-tuning run of 100 epochs, 2 minutes for the detection step.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ import logging
 import os
 import shutil
 import sys
-from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +48,6 @@ sys.path.insert(0, str(ROOT / "pretrain"))
 from build_default_model import INIT_WORDS, INITS, TERMS  # noqa: E402
 
 from benchmarks.shared_data import prepare_shared_caches  # noqa: E402
-from skelrec.datasets.base import Sample  # noqa: E402
 from skelrec.datasets.pku import PKU_MMD_CLASSES  # noqa: E402
 from skelrec.errors import SkelrecError  # noqa: E402
 from skelrec.evaluate import EvalContext  # noqa: E402
@@ -75,50 +73,15 @@ TRAINING_DATA = [
 ]
 
 
-class ClassSubset:
-    """The samples of a prepared part whose class is one of ``classes``, relabelled ``0..len(classes)-1``.
-
-    A :class:`~skelrec.datasets.torch_data.PreparedLike` (``layout``, ``classes``, ``dataset``, ``len``, items), so
-    fine-tuning and scoring take it like a cache part.
-    """
-
-    def __init__(self, part: Any, classes: tuple[str, ...]) -> None:
-        index = {name: i for i, name in enumerate(part.classes)}
-        missing = [c for c in classes if c not in index]
-        if missing:
-            raise SkelrecError(f"{part!r}: no class {missing[0]!r}; expected a PKU-MMD cache (skelrec prepare pku_mmd)")
-        old = np.array([index[c] for c in classes])
-        self.part = part.subset(np.isin(part.labels, old))
-        self._new = {int(o): n for n, o in enumerate(old)}
-        self.classes = list(classes)
-        self.layout = part.layout
-        self.dataset = part.dataset
-
-    def __len__(self) -> int:
-        return len(self.part)
-
-    def __getitem__(self, i: int) -> Sample:
-        sample = self.part[i]
-        label = self._new[int(sample.label)]
-        return replace(sample, label=label, label_name=self.classes[label])
-
-    def counts(self) -> dict[str, int]:
-        """Clips per class."""
-        labels = [self._new[int(v)] for v in self.part.labels]
-        return {name: labels.count(i) for i, name in enumerate(self.classes)}
+def open_context(encoder: Path, init: str, cache: Path = CACHE) -> EvalContext:
+    """The cross-subject parts of ``cache`` holding the interaction classes only, relabelled ``0..7``."""
+    return EvalContext.open(encoder, cache, PROTOCOL, init, classes=INTERACTIONS)  # type: ignore[arg-type]
 
 
-class InteractionContext(EvalContext):
-    """An :class:`EvalContext` whose parts hold the interaction classes only (labels 0..7)."""
-
-    def part(self, part):  # type: ignore[override]
-        return ClassSubset(super().part(part), INTERACTIONS)
-
-
-def open_context(encoder: Path, init: str, cache: Path = CACHE) -> InteractionContext:
-    ctx = EvalContext.open(encoder, cache, PROTOCOL, init)  # type: ignore[arg-type]
-    kept = {f.name: getattr(ctx, f.name) for f in fields(ctx)}
-    return InteractionContext(**{**kept, "classes": list(INTERACTIONS)})
+def class_counts(part: Any) -> dict[str, int]:
+    """Clips per class of a (restricted) cache part."""
+    counts = np.bincount(np.asarray(part.labels), minlength=len(part.classes))
+    return {name: int(n) for name, n in zip(part.classes, counts, strict=True)}
 
 
 def best_encoder(result: Path = SSL_RESULT) -> Path:
@@ -164,7 +127,7 @@ def finetune(encoder: Path, init: str, run: Path, args: argparse.Namespace) -> P
         return folder / "classifier"
     ctx = open_context(encoder, init, args.data)
     train_part = ctx.part("train")
-    log.info("%s: %d training clips %s", init, len(train_part), train_part.counts())
+    log.info("%s: %d training clips %s", init, len(train_part), class_counts(train_part))
     settings = FinetuneSettings(
         epochs=args.epochs,
         lr=args.lr,
