@@ -50,7 +50,7 @@ CLIPS = [
     Clip(
         "daily_actions_dev/S004C002P003R002A048_rgb.avi",
         "nausea or vomiting (NTU A048)",
-        ("ntu60", "nausea or sickness/vomiting condition"),
+        ("ntu60", "nausea or vomiting condition"),
     ),
     Clip(
         "daily_actions_dev/person01_handclapping_d1_uncomp.avi",
@@ -63,7 +63,11 @@ CLIPS = [
         ("utd_mhad", "two hand front clap"),
     ),
     Clip("ntu_rgbd/S001C001P001R001A001_rgb.avi", "drink water (NTU A001)", ("ntu60", "drink water")),
-    Clip("mmaction2/ntu_sample.avi", "two people, one hands a hat to the other (NTU-120)", ("ntu60", "giving object")),
+    Clip(
+        "mmaction2/ntu_sample.avi",
+        "two people, one hands a hat to the other (NTU-120)",
+        ("ntu60", "giving something to other person"),
+    ),
     Clip(
         "mmaction2/demo_test_video_structuralize.mp4",
         "two people shooting basketballs",

@@ -20,12 +20,12 @@ UTD = "skelrec/utd-mhad-actions-kinect20"
 
 @pytest.fixture
 def weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A shipped-weights folder whose ``default`` is a copy of the repository's model (config only is enough for the
-    registry; the weights are linked, not copied)."""
+    """A shipped-weights folder as it was before the unified model: ``default`` holds the UTD-MHAD model (the
+    repository's ``weights/gestures``; the weights are linked, not copied)."""
     root = tmp_path / "weights"
     (root / "default").mkdir(parents=True)
     for name in ("config.json", "model.safetensors"):
-        (root / "default" / name).symlink_to(REPO_ROOT / "weights" / "default" / name)
+        (root / "default" / name).symlink_to(REPO_ROOT / "weights" / "gestures" / name)
     monkeypatch.setattr("skelrec.hub.shipped.shipped_weights_dir", lambda: root)
     monkeypatch.delenv("SKELREC_DEFAULT_MODEL", raising=False)
     return root

@@ -66,7 +66,7 @@ SHIPPED_MODELS: Registry[ShippedModel] = Registry(
         for m in (
             ShippedModel(
                 "default",
-                "the model used when none is named (today the UTD-MHAD gestures; the unified model once it is built)",
+                "one vocabulary over UTD-MHAD, NW-UCLA, MSR Action3D and the NTU samples (Kinect v1 skeletons, ST-GCN)",
                 ("default",),
             ),
             ShippedModel(
