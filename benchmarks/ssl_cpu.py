@@ -311,13 +311,7 @@ def report(epochs: int | None = None, pku_streams: float = 0.0) -> None:
         + (f" --epochs {epochs}" if epochs is not None else "")
         + (f" --pku-streams {pku_streams:g}" if ADDED else ""),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {
-            "cpu": _cpu_model(),
-            "cores": os.cpu_count(),
-            "python": platform.python_version(),
-            "torch": _torch_version(),
-            "device": "cpu",
-        },
+        "machine": machine(),
         "pretraining_data": sorted([*SMALL_CPU_DATA, *([ADDED] if ADDED else [])]),
         "added_pku_streams": pku_streams if ADDED else 0.0,
         "methods": entries,
@@ -336,6 +330,17 @@ def report(epochs: int | None = None, pku_streams: float = 0.0) -> None:
             f"| {name} | {e['linear_top1']} | {e['knn_top1']} | {control} | {e.get('linear_margin', '–')} "
             f"| {supervised} | {e['epochs']} | {e['samples_per_s']} |"
         )
+
+
+def machine() -> dict[str, object]:
+    """The machine a result was measured on (the result files' ``machine``)."""
+    return {
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": _torch_version(),
+        "device": "cpu",
+    }
 
 
 def _cpu_model() -> str:

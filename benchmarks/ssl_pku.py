@@ -38,7 +38,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import shlex
 import statistics
 import subprocess
@@ -53,13 +52,12 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.shared_data import macdiff_input_statistics, prepare_shared_caches  # noqa: E402
 from benchmarks.ssl_cpu import (  # noqa: E402
-    _cpu_model,
     _epochs,
     _fresh,
     _last_step,
     _metric,
     _throughput,
-    _torch_version,
+    machine,
 )
 from skelrec.datasets.pku import PKU_MMD_CLASSES  # noqa: E402
 from skelrec.files import atomic_write_text  # noqa: E402
@@ -315,13 +313,7 @@ def report(s: Settings, methods: Sequence[str] = METHODS) -> dict:
         "benchmark": "ssl_pku",
         "command": shlex.join(["python", "benchmarks/ssl_pku.py", "all", *s.extra]),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {
-            "cpu": _cpu_model(),
-            "cores": os.cpu_count(),
-            "python": platform.python_version(),
-            "torch": _torch_version(),
-            "device": "cpu",
-        },
+        "machine": machine(),
         "pretraining_data": "caches/pku_mmd_streams: 120-frame crops every 60 frames over the PKU-MMD phase-1 "
         "streams of the cross-subject training list (both persons, ntu25)",
         "evaluation": {

@@ -504,14 +504,7 @@ def evaluate_finetune(
         seed=seed,
     )
     augmentation = parse_key_values(augment, "--augment", "--augment noise_std=0.02")
-    ctx = EvalContext.open(
-        checkpoint,
-        data,
-        protocol,
-        init,  # type: ignore[arg-type]
-        augment=augmentation,
-        classes=classes or None,
-    )
+    ctx = EvalContext.open(checkpoint, data, protocol, init, augment=augmentation, classes=classes or None)  # type: ignore[arg-type]
     run_dir = run_dir or out.with_suffix("")
     command = shlex.join(["skelrec", *sys.argv[1:]])
     _report(run_finetune(ctx, settings, run_dir=run_dir, device=device, num_workers=workers, command=command), out)
@@ -558,14 +551,7 @@ def evaluate_semi(
         max_steps=max_steps,
     )
     augmentation = parse_key_values(augment, "--augment", "--augment noise_std=0.02")
-    ctx = EvalContext.open(
-        checkpoint,
-        data,
-        protocol,
-        init,  # type: ignore[arg-type]
-        augment=augmentation,
-        classes=classes or None,
-    )
+    ctx = EvalContext.open(checkpoint, data, protocol, init, augment=augmentation, classes=classes or None)  # type: ignore[arg-type]
     options = _given(fractions=fraction or None, seeds=seeds or None)
     result = run_semi(
         ctx,
