@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_label_skeleton_files import write_pku
-from test_pku_detection_benchmark import stream
+from test_pku_detection_benchmark import pku_folder
 
 from skelrec.checkpoint import architecture, read_config, save_checkpoint
 from skelrec.datasets.cache import PreparedDataset
@@ -28,15 +27,8 @@ TRAIN, VALID = ["0002-L", "0002-M", "0003-L", "0003-M"], ["0309-L", "0310-R"]
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A prepared PKU-MMD cache: per stream two interactions (handshaking 14, hugging 16) and a bow (1)."""
-    root = tmp_path_factory.mktemp("pku") / "v1"
-    for sub in ("skeletons", "labels", "splits"):
-        (root / sub).mkdir(parents=True)
-    for i, video in enumerate(TRAIN + VALID):
-        write_pku(root / "skeletons" / f"{video}.txt", stream(i), stream(i + 50))
-        (root / "labels" / f"{video}.txt").write_text("14,10,50,2\n16,60,100,2\n1,105,145,1\n")
-    (root / "splits" / "cross-subject.txt").write_text(
-        f"Training videos: \n{', '.join(TRAIN)}\nValidation videos: \n{', '.join(VALID)}\n"
-    )
+    labels = "14,10,50,2\n16,60,100,2\n1,105,145,1\n"
+    root = pku_folder(tmp_path_factory.mktemp("pku") / "v1", TRAIN, VALID, labels)
     out = root.parent / "cache"
     prepare_dataset("pku_mmd", root, out, workers=1, progress=False)
     return out

@@ -31,14 +31,19 @@ def stream(seed: int) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def pku_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("pku") / "v1"
+    return pku_folder(tmp_path_factory.mktemp("pku") / "v1", TRAIN, VALID, "14,10,60,2\n16,80,140,2\n")
+
+
+def pku_folder(root: Path, train: list[str], valid: list[str], labels: str) -> Path:
+    """A PKU-MMD v1 folder: two-person streams of ``train`` and ``valid`` videos, each with the label lines
+    ``labels``, and the cross-subject split file."""
     for sub in ("skeletons", "labels", "splits"):
         (root / sub).mkdir(parents=True)
-    for i, video in enumerate(TRAIN + VALID):
+    for i, video in enumerate(train + valid):
         write_pku(root / "skeletons" / f"{video}.txt", stream(i), stream(i + 50))
-        (root / "labels" / f"{video}.txt").write_text("14,10,60,2\n16,80,140,2\n")  # handshaking, hugging
+        (root / "labels" / f"{video}.txt").write_text(labels)
     (root / "splits" / "cross-subject.txt").write_text(
-        f"Training videos: \n{', '.join(TRAIN)}\nValidation videos: \n{', '.join(VALID)}\n"
+        f"Training videos: \n{', '.join(train)}\nValidation videos: \n{', '.join(valid)}\n"
     )
     return root
 
