@@ -237,9 +237,10 @@ def main() -> None:
     parser.add_argument("--detection-result", type=Path, default=DETECTION_RESULT)
     parser.add_argument("--detection-settings", type=Path, default=DETECTION_SETTINGS)
     parser.add_argument("--steps", nargs="*", default=["prepare", "finetune", "card", "detect"])
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 leaves a core for other work)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     os.chdir(ROOT)  # cache and run paths in configs are relative to the repository
     if args.ship not in args.inits:
         parser.error(f"--ship {args.ship} must be one of the trained --inits")
