@@ -26,7 +26,7 @@ import gradio as gr
 from skelrec.errors import SkelrecError
 from skelrec.hub import LoadedModel
 from skelrec.hub.shipped import list_shipped_models
-from skelrec.labeling import DEFAULT_STRIDE
+from skelrec.labeling import DEFAULT_MIN_CONFIDENCE, DEFAULT_STRIDE
 from skelrec.models.pooling import POOLINGS
 from skelrec.teach import DEFAULT_POOLING, TEACH_METHODS, TeachSettings
 from skelrec.teach.progress import STAGES as TEACH_STAGES
@@ -179,6 +179,7 @@ def build_app(
         window_stride: float,
         smoothing: str,
         min_confidence: float,
+        own_threshold: bool,
         mirrored: bool,
         upload: dict[str, str] | None,
         session_id: str | None,
@@ -193,7 +194,7 @@ def build_app(
         def report(stage: str, done: int, total: int) -> None:
             progress((done, max(total, done, 1)), desc=STAGES.get(stage, stage))
 
-        settings = RunSettings(window_stride, smoothing, min_confidence, mirrored)
+        settings = RunSettings(window_stride, smoothing, None if own_threshold else min_confidence, mirrored)
         try:
             _, model, shown = load_model(text, device, session_id)
             out = service.label(
@@ -348,13 +349,21 @@ def build_app(
                             label="Smoothing",
                             info="Over neighbouring windows: none, moving_average[:windows], ema[:alpha]",
                         )
+                        own_threshold = gr.Checkbox(
+                            value=True,
+                            label="The model's calibrated minimum confidence",
+                            info="Measured when the model was built; untick to set your own",
+                            elem_id="own-threshold",
+                        )
                         min_confidence = gr.Slider(
                             0.0,
                             1.0,
-                            value=0.4,
+                            value=DEFAULT_MIN_CONFIDENCE,
                             step=0.05,
                             label="Minimum confidence",
                             info="Below it a window is labelled 'no action'",
+                            interactive=False,
+                            elem_id="min-confidence",
                         )
 
             with gr.Tab("Teach", id="teach", elem_id="teach-tab"), gr.Row():
@@ -428,6 +437,9 @@ def build_app(
         demo.load(show_model, model_inputs, model_outputs, api_name="model", **loading)
         load.click(show_model, model_inputs, model_outputs, api_visibility="private", **loading)
         model_box.submit(show_model, model_inputs, model_outputs, api_visibility="private", **loading)
+        own_threshold.change(
+            lambda own: gr.update(interactive=not own), own_threshold, min_confidence, api_visibility="private"
+        )
         for video, state, mirror in ((video_in, upload, mirrored), (teach_video, teach_upload, teach_mirrored)):
             video.upload(make_preview, video, [video, state], api_visibility="private", show_progress="minimal")
             video.stop_recording(
@@ -436,7 +448,18 @@ def build_app(
             video.clear(lambda: None, None, state, api_visibility="private")
         _while_running(run, RUNNING_LABEL).then(
             label,
-            [video_in, model_box, device, window_stride, smoothing, min_confidence, mirrored, upload, teach_session],
+            [
+                video_in,
+                model_box,
+                device,
+                window_stride,
+                smoothing,
+                min_confidence,
+                own_threshold,
+                mirrored,
+                upload,
+                teach_session,
+            ],
             [video_out, top, timeline, timeline_bars, segments, files, status],
             api_name="label",
             show_progress_on=[status],

@@ -149,7 +149,7 @@ class RunSettings:
 
     window_stride: float = DEFAULT_STRIDE
     smoothing: str = "moving_average"
-    min_confidence: float = 0.4
+    min_confidence: float | None = None  # None: the model's calibrated threshold (config.json), else 0.4
     mirrored: bool = False
 
 

@@ -28,10 +28,11 @@ TEACH_ACTIONS = {"wave": ("astronaut", "sway"), "bow": ("camera", "tilt")}
 """Actions taught in the app tests: the photo and the camera motion of their clips (:func:`action_clip`)."""
 
 
-def random_classifier(folder: Path, *, repo_id: str | None = None) -> Path:
+def random_classifier(folder: Path, *, repo_id: str | None = None, min_confidence: float | None = None) -> Path:
     """A tiny transformer classifier over ``ntu25`` skeletons (16-frame clips of 1 s), random weights.
 
     With ``repo_id``, saved by ``save_pretrained`` with a model card naming that repo; else a bare checkpoint.
+    ``min_confidence`` is stored as a calibrated "no action" threshold would be.
     """
     torch.manual_seed(0)
     encoder = build_encoder(
@@ -47,6 +48,8 @@ def random_classifier(folder: Path, *, repo_id: str | None = None) -> Path:
         "num_persons": 1,
         "labels": LABELS,
     }
+    if min_confidence is not None:
+        config["min_confidence"] = min_confidence
     if repo_id is not None:
         return save_pretrained(folder, model.state_dict(), config, "Random weights, for tests.", repo_id=repo_id)
     return save_checkpoint(folder, model.state_dict(), config)

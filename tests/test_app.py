@@ -87,6 +87,7 @@ def test_label_round_trip(client: Client, video: Path, model: Path):
         window_stride=0.25,
         smoothing="none",
         min_confidence=0.0,
+        own_threshold=False,
         mirrored=True,
     )
     # the overlay: H.264 (browser-playable), every frame of the clip
@@ -214,12 +215,25 @@ def test_whole_clip_agrees_with_the_segments(client: Client, video: Path, model:
             window_stride=0.5,
             smoothing="none",
             min_confidence=min_confidence,
+            own_threshold=False,
             mirrored=False,
         )
         doc = json.loads(next(Path(f) for f in files if f.endswith(".json")).read_text())
         assert [s["state"] for s in doc["segments"]] == [state]
         assert top["label"] == doc["segments"][0]["label"] == table["data"][0][2]
     assert top["label"] in LABELS
+
+
+@pytest.mark.slow
+def test_the_models_calibrated_threshold_by_default(client: Client, video: Path, tmp_path: Path):
+    """Unless the visitor unticks it, a run uses the threshold stored in the model's config.json."""
+    strict = random_classifier(tmp_path / "strict", min_confidence=0.99)
+    for own, expected, state in ((True, 0.99, "uncertain"), (False, 0.0, "action")):
+        _, _, _, _, _, files, _ = label(
+            client, video, text=str(strict), device="cpu", smoothing="none", min_confidence=0.0, own_threshold=own
+        )
+        doc = json.loads(next(Path(f) for f in files if f.endswith(".json")).read_text())
+        assert doc["settings"]["min_confidence"] == expected and {s["state"] for s in doc["segments"]} == {state}
 
 
 def test_service_checks_its_arguments(model: Path, tmp_path: Path):
@@ -400,7 +414,9 @@ def test_teach_round_trip(url: str, app_dir: Path, model: Path, teach_clips: dic
     info, card = client.predict(name, "cpu", api_name="/model")
     assert "bow, wave, unknown" in info and str(app_dir) not in info and "## Taught actions" in card
     new_bow = action_clip(tmp_path / "bow.mp4", *TEACH_ACTIONS["bow"], seed=3)
-    _, top, _, _, _, files, _ = label(client, new_bow, text=name, device="cpu", smoothing="none", min_confidence=0.0)
+    _, top, _, _, _, files, _ = label(
+        client, new_bow, text=name, device="cpu", smoothing="none", min_confidence=0.0, own_threshold=False
+    )
     doc = json.loads(next(Path(f) for f in files if f.endswith(".json")).read_text())
     assert doc["model"]["source"] == name and doc["model"]["labels"] == ["bow", "wave", UNKNOWN_LABEL]
     assert top["label"] == "bow" and doc["segments"][0]["label"] == "bow"

@@ -5,7 +5,7 @@
 """
 
 from skelrec.labeling.inputs import DEFAULT_TRAINING_FPS, ModelInput, clip_seconds
-from skelrec.labeling.labeler import DEFAULT_STRIDE, Labeler, ProgressCallback
+from skelrec.labeling.labeler import DEFAULT_MIN_CONFIDENCE, DEFAULT_STRIDE, Labeler, ProgressCallback
 from skelrec.labeling.result import NO_PERSON_FOUND, LabelResult, PoseStats
 from skelrec.labeling.segments import NO_ACTION, NO_PERSON, Decision, Segment, decide, merge_segments
 from skelrec.labeling.smoothing import SMOOTHERS, Smoothing, register_smoother
@@ -14,6 +14,7 @@ from skelrec.labeling.writers import WRITERS, parse_formats, register_writer, wr
 from skelrec.pose.options import PoseOptions  # re-exported: the pose settings of a Labeler
 
 __all__ = [
+    "DEFAULT_MIN_CONFIDENCE",
     "DEFAULT_STRIDE",
     "DEFAULT_TRAINING_FPS",
     "NO_ACTION",
