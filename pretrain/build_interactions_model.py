@@ -161,7 +161,7 @@ def card(classifier: Path, others: dict[str, Path], out: Path, detection: Path =
 
     state, typed = load_checkpoint(classifier)
     config = json.loads(json.dumps(typed.to_dict()).replace(f"{ROOT}/", ""))  # machine paths -> repository paths
-    config |= {"repo_id": REPO_ID, "license": "other"}
+    config |= {"repo_id": REPO_ID, "license": "other", "min_persons": 2}  # the labeler refuses videos (one person)
     config["training"] = {**config["training"], "data": [{**d, "terms": TERMS} for d in TRAINING_DATA]}
     shipped = config["training"]["init"]
     top1 = {shipped: config["metrics"][0]["value"]}

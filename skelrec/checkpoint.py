@@ -134,6 +134,8 @@ class CheckpointConfig:
         normalization: :meth:`skelrec.skeleton.Normalization.to_dict` of the training input.
         clip_length: frames ``T`` of a model input.
         num_persons: persons ``M`` of a model input.
+        min_persons: persons every class of the model needs in view (2 for a model of two-person interactions), if
+            stated; the labeler refuses videos for a model that needs more than one (MediaPipe sees one person).
         labels: the class names (label ``i`` is ``labels[i]``), or ``None`` for an encoder.
         clip_seconds: the duration a training clip covered (the labeler's window length), if measured.
         fps: the frame rate of the training data, if known (``clip_length / fps`` is the window otherwise).
@@ -158,6 +160,7 @@ class CheckpointConfig:
     clip_length: int
     num_persons: int
     labels: tuple[str, ...] | None
+    min_persons: int | None = None
     clip_seconds: float | None = None
     fps: float | None = None
     data: Mapping[str, Any] | None = None
@@ -259,6 +262,9 @@ def _check_types(config: Mapping[str, Any], source: str) -> None:
     for key in ("clip_length", "num_persons"):
         if not isinstance(config[key], int) or isinstance(config[key], bool):
             fail(key, "an integer")
+    persons = config.get("min_persons")
+    if persons is not None and (not isinstance(persons, int) or isinstance(persons, bool) or persons < 1):
+        fail("min_persons", "an integer >= 1")
     if not isinstance(config["layout"], str):
         fail("layout", "a layout name")
     if not isinstance(config["normalization"], Mapping):

@@ -91,5 +91,6 @@ def test_smoke_finetune_and_card(cache: Path, encoder: Path, tmp_path: Path):
     card = (out / "README.md").read_text()
     assert "Kinect v2 / NTU RGB+D-format skeleton files" in card and "not available" in card
     assert "| handshaking |" in card and "Not measured" in card
-    assert json.loads((out / "config.json").read_text())["repo_id"] == build.REPO_ID
+    shipped = json.loads((out / "config.json").read_text())
+    assert shipped["repo_id"] == build.REPO_ID and shipped["min_persons"] == 2  # the labeler refuses videos
     assert build.finetune(encoder, "pretrained", tmp_path / "run", args) == clf  # resumable: a finished run is kept

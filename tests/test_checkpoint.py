@@ -243,6 +243,7 @@ def test_save_checkpoint_takes_the_typed_config(saved, tmp_path):
         ({"clip_length": "120"}, '"clip_length" must be an integer'),
         ({"labels": "wave"}, '"labels" must be a list of class names or null'),
         ({"temperature": "hot"}, '"temperature" must be a number'),
+        ({"min_persons": 0}, '"min_persons" must be an integer >= 1'),
         ({"data": [1]}, '"data" must be an object'),
         ({"head": {"config": {}}}, '"head" must be'),
     ],

@@ -161,6 +161,19 @@ def test_two_person_files_keep_both_persons_only_for_two_person_models(tmp_path:
     assert np.abs(two[0] - two[1]).max() > 1e-4  # the second person reaches the model
 
 
+def test_a_model_of_two_person_interactions_refuses_videos_and_labels_skeleton_files(tmp_path: Path):
+    model = tiny_classifier()
+    pairs = save_model(tmp_path / "m2", model, checkpoint_config(model, num_persons=2, min_persons=2))
+    labeler = Labeler.from_pretrained(pairs, device="cpu")
+    refused = r"^clip\.mp4: model .*m2 labels actions of 2 persons, and a video gives one"
+    with pytest.raises(SkelrecError, match=refused):
+        labeler.label(tmp_path / "clip.mp4")  # refused before any file is read
+    pair = write_pku(tmp_path / "0002-L.txt", ntu25(), second=ntu25(seed=3) + np.array([0.8, 0.0, 0.0]))
+    reader, sample = read_recording(pair)
+    result = labeler.label_skeleton(sample.data, sample.layout, fps=reader.fps, origin=reader.name, source=str(pair))
+    assert result.status == "ok" and result.model["num_persons"] == 2
+
+
 def test_a_model_whose_layout_cannot_be_built_gives_one_line(tmp_path: Path, posture_model: Path):
     labeler = Labeler.from_pretrained(posture_model, device="cpu")
     write_formats(tmp_path)

@@ -77,7 +77,8 @@ SHIPPED_MODELS: Registry[ShippedModel] = Registry(
             ),
             ShippedModel(
                 "interactions",
-                "PKU-MMD two-person interactions (hug, handshake, push, kick ...); built by the PKU-MMD issue",
+                "8 PKU-MMD two-person interactions (hug, handshake, push, kick ...) in Kinect v2 / NTU skeleton files, "
+                "not videos (transformer)",
                 ("interactions",),
             ),
         )

@@ -244,8 +244,16 @@ class Labeler:
             mirrored: override the labeler's ``mirrored`` setting for this video.
 
         Raises:
-            SkelrecError: the file is missing, not a video, corrupt, truncated or has no frames.
+            SkelrecError: the model needs several persons (a video gives one), or the file is missing, not a video,
+                corrupt, truncated or has no frames.
         """
+        needs = self.loaded.config.min_persons or 1
+        if needs > 1:
+            raise SkelrecError(
+                f"{Path(video).name}: model {self.loaded.source} labels actions of {needs} persons, and a video gives "
+                "one (MediaPipe's pose sees one person); label skeleton files of both persons with it (PKU-MMD .txt, "
+                "NTU .skeleton, a pose .npz with two persons), or choose a one-person model such as 'default'"
+            )
         if not Path(video).is_file():
             open_video(video)  # raises the reader's one-line error (no such file, a folder) before hashing
         mirrored = self.mirrored if mirrored is None else mirrored
