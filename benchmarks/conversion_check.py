@@ -27,8 +27,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -44,6 +42,9 @@ from skelrec.pose import MediaPipePoseEstimator, PoseSequence, extract_poses
 from skelrec.pose.agreement import Agreement, compare_skeletons, compare_with_reference
 from skelrec.skeleton import Normalization, conversion_matrix, get_layout
 from skelrec.video import open_video, write_video
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root, for benchmarks.*
+from benchmarks.machine import machine
 
 VIDEO = "videos/ntu_rgbd/S001C001P001R001A001_rgb.avi"
 SKELETON = "ntu_rgbd60_S001C001P001R001/S001C001P001R001A001.skeleton"
@@ -170,19 +171,6 @@ def astronaut_video(folder: Path, frames: int = 90) -> Path:
     return write_video(folder / "astronaut512.mp4", (np.roll(img, 2 * i, axis=1) for i in range(frames)), fps=30)
 
 
-def machine() -> dict[str, Any]:
-    import mediapipe
-
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "mediapipe": mediapipe.__version__,
-        "numpy": np.__version__,
-    }
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=shared_data_dir(), help="the shared research data folder")
@@ -201,7 +189,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine(),
+        "machine": machine(mediapipe=True),
         "video": VIDEO,
         "skeleton": SKELETON,
         "frames": poses.num_frames,

@@ -64,8 +64,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import shlex
 import shutil
 import sys
@@ -81,6 +79,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.machine import machine  # noqa: E402
 from benchmarks.shared_data import prepare_shared_caches  # noqa: E402
 from skelrec.checkpoint import build_model  # noqa: E402
 from skelrec.datasets.cache import PreparedDataset  # noqa: E402
@@ -578,26 +577,6 @@ def default_encoders() -> dict[str, str]:
     """The exported encoders of ``benchmarks/ssl_cpu.py`` that are complete (config and weights written)."""
     files = ("config.json", "model.safetensors")
     return {m: str(RUNS / m / "encoder") for m in METHODS if all((RUNS / m / "encoder" / f).is_file() for f in files)}
-
-
-def _cpu_model() -> str:
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return platform.processor()
-    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "")
-
-
-def machine() -> dict[str, object]:
-    return {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "cpu": _cpu_model(),
-        "cpus": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-    }
 
 
 def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, object]:

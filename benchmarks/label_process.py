@@ -27,9 +27,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from labeling_throughput import CLIPS, astronaut_video, concatenated, machine
-
 from skelrec.paths import REPO_ROOT, shared_data_dir
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root, for benchmarks.*
+from benchmarks.labeling_throughput import CLIPS, astronaut_video, concatenated
+from benchmarks.machine import machine
 
 TARGET = 1.10
 BARE = Path(__file__).with_name("bare_mediapipe.py")
@@ -77,7 +79,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result = {
         "command": shlex.join(["python", "benchmarks/label_process.py", *(argv if argv is not None else sys.argv[1:])]),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine(),
+        "machine": machine(mediapipe=True),
         "load": {"loadavg_start": list(load_start), "loadavg_end": list(os.getloadavg())},
         "clip": {"seconds": args.seconds, "frames": frames, "size": "640x360", "sources": [c.name for c in clips]},
         "skelrec_command": shlex.join(skelrec_command(Path("CLIP.mp4"), Path("OUT"), args.model)),

@@ -34,7 +34,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -53,6 +52,9 @@ from skelrec.models import Classifier, build_encoder, build_head
 from skelrec.paths import REPO_ROOT, shared_data_dir
 from skelrec.pose import create_estimator, extract_poses
 from skelrec.video import open_video, write_video
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root, for benchmarks.*
+from benchmarks.machine import machine
 
 CLIPS = (  # real footage in ../shared/data/videos (never copied into the repository)
     "mmaction2/ntu_sample.avi",  # NTU-120 RGB, 1920x1080, 30 fps, 72 frames
@@ -235,28 +237,6 @@ def peak_memory(video: Path, model: str) -> dict[str, Any]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def machine() -> dict[str, Any]:
-    import mediapipe
-
-    cpu = next(
-        (
-            ln.split(":", 1)[1].strip()
-            for ln in Path("/proc/cpuinfo").read_text().splitlines()
-            if ln.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "mediapipe": mediapipe.__version__,
-    }
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", help="checkpoint folder or Hub id (default: weights/default, else a stand-in)")
@@ -334,7 +314,7 @@ def write_results(
     result = {
         "command": "python benchmarks/labeling_throughput.py " + " ".join(sys.argv[1:]),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine(),
+        "machine": machine(mediapipe=True),
         "load": {
             "loadavg_start": [round(v, 2) for v in load_start],
             "loadavg_end": [round(v, 2) for v in os.getloadavg()],

@@ -33,8 +33,6 @@ import datetime as dt
 import itertools
 import json
 import logging
-import os
-import platform
 import shlex
 import sys
 import time
@@ -49,6 +47,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from benchmarks.machine import machine  # noqa: E402
 from skelrec.checkpoint import WEIGHTS_NAME  # noqa: E402
 from skelrec.datasets.pku import PkuMmdReader, pku_video  # noqa: E402
 from skelrec.datasets.recording import read_recording  # noqa: E402
@@ -338,16 +337,6 @@ def model_identity(model: str) -> dict[str, Any]:
     loaded = from_pretrained(model, device="cpu")
     weights = loaded.folder / WEIGHTS_NAME
     return {"source": model, "weights_digest": file_digest(weights) if weights.is_file() else None}
-
-
-def machine() -> dict[str, Any]:
-    return {
-        "cpu": platform.processor() or platform.machine(),
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-    }
 
 
 def load_settings(path: Path, model: str) -> DetectionSettings:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import platform
 import sys
 import time
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.machine import machine  # noqa: E402
 from skelrec.files import atomic_write_text  # noqa: E402
 from skelrec.labeling import Labeler  # noqa: E402
 from skelrec.paths import shared_data_dir  # noqa: E402
@@ -157,7 +157,7 @@ def main() -> None:
         "benchmark": "real_footage",
         "command": "python " + " ".join(["benchmarks/real_footage.py", *sys.argv[1:]]),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{platform.processor() or platform.machine()}, {__import__('os').cpu_count()} CPU cores",
+        "machine": machine(),
         "model": labeler.model_info(),
         "settings": labeler.settings(False),
         "summary": summarise(rows),

@@ -49,11 +49,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import datetime as dt
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -63,6 +60,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.machine import machine  # noqa: E402
+from benchmarks.run_records import epochs_done, fresh, last_step, metric, throughput  # noqa: E402
 from benchmarks.shared_data import SMALL_CPU_DATA, pku_added_streams, prepare_shared_caches  # noqa: E402
 from skelrec.files import atomic_write_text  # noqa: E402
 
@@ -147,7 +146,7 @@ def pretrain(method: str, epochs: int | None = None) -> None:
     """Pretrain (or resume) ``method``; ``wall_seconds.txt`` adds up the time of the invocations that trained."""
     out = RUNS / method
     wall = out / "wall_seconds.txt"
-    before, start = _last_step(out), time.time()
+    before, start = last_step(out), time.time()
     skelrec(
         "pretrain",
         f"pretrain/configs/{method}/cpu_small.yaml",
@@ -155,7 +154,7 @@ def pretrain(method: str, epochs: int | None = None) -> None:
         *epoch_overrides(method, epochs),
         *data_overrides(method),
     )
-    if _last_step(out) == before:  # the run was complete already: nothing trained, the recorded time stands
+    if last_step(out) == before:  # the run was complete already: nothing trained, the recorded time stands
         return
     earlier = float(wall.read_text()) if before and wall.exists() else 0.0  # a resumed run adds to its first part
     wall.write_text(f"{earlier + time.time() - start:.1f}\n")
@@ -170,7 +169,7 @@ def evaluate(name: str) -> None:
     common = ["--data", EVAL_DATA, "--protocol", EVAL_PROTOCOL]
 
     def run(protocol: str, out_file: Path, *args: str) -> None:
-        if _fresh(out_file, Path(ckpt)):
+        if fresh(out_file, Path(ckpt)):
             print(f"= {out_file.relative_to(ROOT) if out_file.is_relative_to(ROOT) else out_file} is up to date")
             return
         skelrec("evaluate", protocol, ckpt, *common, *args, "--out", str(out_file))
@@ -190,53 +189,17 @@ def evaluate(name: str) -> None:
         run("finetune", out / SUPERVISED_PROBE, *SUPERVISED_PROBE_ARGS)
 
 
-def _fresh(result: Path, checkpoint: Path) -> bool:
-    """Whether ``result`` exists and is newer than every file of the ``checkpoint`` folder it was measured on."""
-    if not result.exists():
-        return False
-    made = [p.stat().st_mtime for p in checkpoint.glob("*") if p.is_file()] if checkpoint.is_dir() else []
-    return bool(made) and result.stat().st_mtime > max(made)
-
-
 def _probe_file(folder: Path, stem: str, seed: int) -> Path:
     """``linear.json`` for seed 0 (as before seeds were repeated), ``linear_seed1.json`` for seed 1, ..."""
     return folder / (f"{stem}.json" if seed == 0 else f"{stem}_seed{seed}.json")
 
 
-def _metric(path: Path, key: str = "top1") -> float | None:
-    if not path.exists():
-        return None
-    metrics = json.loads(path.read_text()).get("metrics", {})
-    return metrics.get(key)
-
-
 def _over_seeds(folder: Path, stem: str) -> dict:
     """Mean, standard deviation and per-seed values of a probe's top-1 over the seeds measured so far."""
-    values = [v for v in (_metric(_probe_file(folder, stem, seed)) for seed in EVAL_SEEDS) if v is not None]
+    values = [v for v in (metric(_probe_file(folder, stem, seed)) for seed in EVAL_SEEDS) if v is not None]
     if not values:
         return {"mean": None, "std": None, "seeds": []}
     return {"mean": round(statistics.fmean(values), 2), "std": round(statistics.pstdev(values), 2), "seeds": values}
-
-
-def _metric_rows(run: Path) -> list[dict[str, str]]:
-    """The rows of a training run's ``metrics.csv`` (none before its first log)."""
-    return list(csv.DictReader((run / "metrics.csv").open())) if (run / "metrics.csv").exists() else []
-
-
-def _throughput(run: Path) -> float | None:
-    rows = _metric_rows(run)
-    rates = [float(r["samples_per_s"]) for r in rows if r.get("samples_per_s")]
-    return round(sum(rates) / len(rates), 1) if rates else None
-
-
-def _last_step(run: Path) -> int:
-    rows = _metric_rows(run)
-    return int(rows[-1]["step"]) if rows else 0
-
-
-def _epochs(run: Path) -> float | None:
-    rows = _metric_rows(run)
-    return float(rows[-1]["epoch"]) if rows else None
 
 
 def _shared_control() -> Path:
@@ -258,7 +221,7 @@ def _margins(method: str, linear: float | None, shared: float | None) -> dict:
         key: None if linear is None or control is None else round(linear - control, 2)
         for key, control in controls.items()
     }
-    supervised = _metric(RUNS / method / SUPERVISED_PROBE)
+    supervised = metric(RUNS / method / SUPERVISED_PROBE)
     return {
         "random_init_own_encoder": {
             "linear_top1": own["linear"]["mean"],
@@ -292,13 +255,13 @@ def report(epochs: int | None = None, pku_streams: float = 0.0) -> None:
             "knn_top1_std": knn["std"],
             "seeds": {"linear": linear["seeds"], "knn": knn["seeds"]},
             "split": f"NW-UCLA {EVAL_PROTOCOL} (odd subjects train, even subjects test)",
-            "epochs": _epochs(run) if name not in ("random_init", "supervised") else 0,
-            "samples_per_s": _throughput(run) if name not in ("random_init", "supervised") else None,
+            "epochs": epochs_done(run) if name not in ("random_init", "supervised") else 0,
+            "samples_per_s": throughput(run) if name not in ("random_init", "supervised") else None,
         }
         if name == "random_init":
             entry["measured_in"] = f"runs/{folder.parent.name}/{folder.name}"  # epoch-independent
         if name == "supervised":
-            entry["finetune_top1"] = _metric(RUNS / name / "finetune.json")
+            entry["finetune_top1"] = metric(RUNS / name / "finetune.json")
         if name in METHODS:
             entry.update(_margins(name, entry["linear_top1"], shared_linear))
         wall = run / "wall_seconds.txt"
@@ -330,33 +293,6 @@ def report(epochs: int | None = None, pku_streams: float = 0.0) -> None:
             f"| {name} | {e['linear_top1']} | {e['knn_top1']} | {control} | {e.get('linear_margin', '–')} "
             f"| {supervised} | {e['epochs']} | {e['samples_per_s']} |"
         )
-
-
-def machine() -> dict[str, object]:
-    """The machine a result was measured on (the result files' ``machine``)."""
-    return {
-        "cpu": _cpu_model(),
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "torch": _torch_version(),
-        "device": "cpu",
-    }
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _torch_version() -> str:
-    import torch
-
-    return torch.__version__
 
 
 def main() -> None:

@@ -50,15 +50,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.machine import machine  # noqa: E402
+from benchmarks.run_records import epochs_done, fresh, last_step, metric, result_metrics, throughput  # noqa: E402
 from benchmarks.shared_data import macdiff_input_statistics, prepare_shared_caches  # noqa: E402
-from benchmarks.ssl_cpu import (  # noqa: E402
-    _epochs,
-    _fresh,
-    _last_step,
-    _metric,
-    _throughput,
-    machine,
-)
 from skelrec.datasets.pku import PKU_MMD_CLASSES  # noqa: E402
 from skelrec.files import atomic_write_text  # noqa: E402
 
@@ -149,11 +143,11 @@ def pretrain(method: str, s: Settings) -> None:
     if method == "macdiff":
         input_statistics(s)
     args = pretrain_command(method, s)
-    before, start = _last_step(out), time.time()
+    before, start = last_step(out), time.time()
     peak = measured_run(skelrec_cmd(*args))
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "command.txt", shlex.join(["skelrec", *args]) + "\n")
-    if _last_step(out) == before:  # the run was complete already: nothing trained, the records stand
+    if last_step(out) == before:  # the run was complete already: nothing trained, the records stand
         return
     wall, rss = out / "wall_seconds.txt", out / "peak_rss_mb.txt"
     earlier = float(wall.read_text()) if before and wall.exists() else 0.0
@@ -177,7 +171,7 @@ def evaluate(method: str, s: Settings) -> None:
     steps = ["--max-steps", str(s.max_steps)] if s.max_steps else []
 
     def run(protocol: str, out: Path, *args: str) -> None:
-        if _fresh(out, encoder):
+        if fresh(out, encoder):
             print(f"= {out} is up to date")
             return
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -209,7 +203,7 @@ def evaluate(method: str, s: Settings) -> None:
 
 def _over_seeds(s: Settings, method: str, protocol: str, stem: str) -> dict:
     """Mean and population standard deviation of a probe's top-1 over the seeds measured so far."""
-    values = [v for v in (_metric(eval_file(s, method, protocol, stem, seed)) for seed in s.seeds) if v is not None]
+    values = [v for v in (metric(eval_file(s, method, protocol, stem, seed)) for seed in s.seeds) if v is not None]
     if not values:
         return {"mean": None, "std": None, "seeds": []}
     return {"mean": round(statistics.fmean(values), 2), "std": round(statistics.pstdev(values), 2), "seeds": values}
@@ -220,7 +214,7 @@ def _semi(s: Settings, method: str, protocol: str) -> dict:
     out: dict = {}
     for init, prefix in (("pretrained", ""), ("scratch", "random_")):
         path = eval_file(s, method, protocol, f"{prefix}semi")
-        metrics = json.loads(path.read_text()).get("metrics", {}) if path.exists() else {}
+        metrics = result_metrics(path)
         for fraction in s.semi_fractions:
             key = f"{fraction * 100:g}"
             found = metrics.get(f"{key}%", {})
@@ -244,8 +238,8 @@ def protocol_entry(s: Settings, method: str, protocol: str) -> dict:
     """The numbers of ``method`` on one protocol, each beside its control of the same architecture."""
     linear, knn = _over_seeds(s, method, protocol, "linear"), _over_seeds(s, method, protocol, "knn")
     random_linear, random_knn = (_over_seeds(s, method, protocol, f"random_{p}") for p in ("linear", "knn"))
-    finetune = _round(_metric(eval_file(s, method, protocol, "finetune")))
-    scratch = _round(_metric(eval_file(s, method, protocol, "random_finetune")))
+    finetune = _round(metric(eval_file(s, method, protocol, "finetune")))
+    scratch = _round(metric(eval_file(s, method, protocol, "random_finetune")))
     entry = {
         "linear_top1": linear["mean"],
         "linear_top1_std": linear["std"],
@@ -293,8 +287,8 @@ def method_entry(s: Settings, method: str) -> dict:
     }
     entry |= {"semi": primary.get("semi", {}), "random_init": primary["random_init"], "scratch": primary["scratch"]}
     entry["protocols"] = protocols
-    entry["epochs"] = _epochs(run)
-    entry["samples_per_s"] = _throughput(run)
+    entry["epochs"] = epochs_done(run)
+    entry["samples_per_s"] = throughput(run)
     rss, wall, command = (run / name for name in ("peak_rss_mb.txt", "wall_seconds.txt", "command.txt"))
     entry["peak_rss_mb"] = int(rss.read_text()) if rss.exists() else None
     entry["pretrain_wall_seconds"] = float(wall.read_text()) if wall.exists() else None

@@ -14,7 +14,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -23,6 +22,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.machine import machine  # noqa: E402
 
 RESULT = ROOT / "benchmarks" / "results" / "throughput.json"
 CONFIGS = {  # method -> its NTU-60 xsub paper config
@@ -98,12 +99,6 @@ def measure(method: str, batch: int, steps: int, warmup: int) -> dict:
     }
 
 
-def _cpu_model() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
-    return next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), platform.processor())
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--methods", nargs="*", default=list(CONFIGS))
@@ -136,19 +131,11 @@ def main() -> None:
         else:
             results[method] = json.loads(proc.stdout.strip().splitlines()[-1])
         print(method, results[method], flush=True)
-    import torch
-
     out = {
         "benchmark": "throughput",
         "command": "python benchmarks/throughput.py " + " ".join(sys.argv[1:]),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {
-            "cpu": _cpu_model(),
-            "cores": os.cpu_count(),
-            "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads(),
-            "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-        },
+        "machine": machine(),
         "load": {"loadavg_start": load_start, "loadavg_end": os.getloadavg()},
         "note": "one full training step (forward, backward, AdamW, end-of-step hook) at the NTU-60 paper config; "
         "random input of the paper shape; fp32",

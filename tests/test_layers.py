@@ -1,5 +1,6 @@
 """The layering rules: the checkpoint format below the Hub, no function-level imports that dodge cycles, no private
-names imported across packages, a library ``paths`` module that knows nothing of the benchmarks' data helpers."""
+names imported across packages, a library ``paths`` module that knows nothing of the benchmarks' data helpers, and
+benchmarks that share helpers through public modules instead of copying them or importing private ones."""
 
 from __future__ import annotations
 
@@ -66,3 +67,41 @@ def test_no_private_name_is_imported_from_another_package(path_tree):
         if alias.name.startswith("_") and not node.module.startswith(own)
     ]
     assert not bad, f"{path.name} imports private names of other packages: {bad}"
+
+
+BENCHMARKS = PACKAGE.parent / "benchmarks"
+OWNED_BY = {"machine.py": ("/proc/cpuinfo", "import platform"), "run_records.py": ("metrics.csv", "st_mtime")}
+"""What only the benchmarks' shared modules read: the machine a result is measured on, the records of run folders."""
+
+
+def _benchmark_scripts() -> list[tuple[Path, ast.Module]]:
+    return [(p, ast.parse(p.read_text(encoding="utf-8"))) for p in sorted(BENCHMARKS.glob("*.py"))]
+
+
+@pytest.mark.parametrize("path_tree", _benchmark_scripts(), ids=lambda pt: pt[0].name)
+def test_no_benchmark_imports_private_names_of_another(path_tree):
+    path, tree = path_tree
+    siblings = {p.stem for p in BENCHMARKS.glob("*.py")}
+    bad = [
+        f"{node.module}.{alias.name}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        and node.module
+        and (node.module.startswith("benchmarks.") or node.module in siblings)
+        for alias in node.names
+        if alias.name.startswith("_")
+    ]
+    assert not bad, f"{path.name} imports private names of another benchmark (make them public, shared): {bad}"
+
+
+@pytest.mark.parametrize("path", sorted(BENCHMARKS.glob("*.py")), ids=lambda p: p.name)
+def test_benchmarks_read_the_machine_and_run_folders_through_the_shared_modules(path):
+    text = path.read_text(encoding="utf-8")
+    copied = {
+        f"{marker} (benchmarks/{owner})"
+        for owner, markers in OWNED_BY.items()
+        if path.name != owner
+        for marker in markers
+        if marker in text
+    }
+    assert not copied, f"{path.name} has its own copy of {sorted(copied)}: import the shared module instead"
