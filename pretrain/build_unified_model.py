@@ -81,7 +81,10 @@ def finetune(encoder: Path, init: str, run: Path, args: argparse.Namespace) -> P
     if (folder / "classifier" / "config.json").is_file():
         log.info("%s: done, kept", folder / "classifier")
         return folder / "classifier"
-    ctx = EvalContext.open(encoder, LABELLED, "xsub", init, augment=bridging_augmentations(), vocabulary="unified")
+    augment = bridging_augmentations() | input_changes(args)["augment"]
+    ctx = EvalContext.open(
+        encoder, LABELLED, "xsub", init, augment=augment, vocabulary="unified", **input_changes(args)["open"]
+    )
     train_part, _ = holdout_subjects(ctx.parts("train"), ctx.data.layout, ctx.vocabulary)
     settings = FinetuneSettings(
         epochs=args.finetune_epochs,
@@ -96,7 +99,14 @@ def finetune(encoder: Path, init: str, run: Path, args: argparse.Namespace) -> P
     return folder / "classifier"
 
 
-def calibrate(classifier: Path, encoder: Path, target_accuracy: float) -> dict:
+def input_changes(args: argparse.Namespace) -> dict[str, dict]:
+    """What ``--align`` and ``--depth-scale`` change: ``{"open": EvalContext.open kwargs, "augment": fields}``."""
+    opened = {"normalization": {"align": True}} if args.align else {}
+    augment = {"depth_scale": list(args.depth_scale)} if args.depth_scale else {}
+    return {"open": opened, "augment": augment}
+
+
+def calibrate(classifier: Path, target_accuracy: float) -> dict:
     """Fit the temperature and the threshold on the calibration subjects; store them in the classifier's config."""
     from skelrec.checkpoint import load_model, read_config
     from skelrec.evaluate import EvalContext
@@ -107,7 +117,7 @@ def calibrate(classifier: Path, encoder: Path, target_accuracy: float) -> dict:
     if stored is not None:
         return stored
     model, _ = load_model(classifier, torch.device("cpu"))
-    ctx = EvalContext.open(encoder, LABELLED, "xsub", "random", vocabulary="unified")
+    ctx = EvalContext.open(classifier, LABELLED, "xsub", "random", vocabulary="unified")  # its input pipeline
     _, held_out = holdout_subjects(ctx.parts("train"), ctx.data.layout, ctx.vocabulary)
     parts = (held_out, ctx.part("test"))
     pairs = [predict_logits(model, ctx.torch_dataset(p), batch_size=64, device="cpu") for p in parts]
@@ -193,6 +203,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads of the in-process steps (0: torch's)")
     parser.add_argument("--target-accuracy", type=float, default=0.9, help="the 'no action' threshold's target")
     parser.add_argument("--ship", choices=INITS, default="pretrained", help="the fine-tuning init that is shipped")
+    parser.add_argument("--inits", nargs="*", choices=INITS, default=list(INITS), help="fine-tuning runs to train")
+    parser.add_argument("--align", action="store_true", help="fine-tune on clips rotated to face the camera")
+    parser.add_argument("--depth-scale", nargs=2, type=float, metavar=("LOW", "HIGH"), help="depth augmentation")
     parser.add_argument("--run", type=Path, default=ROOT / "runs" / "unified", help="run folder")
     parser.add_argument("--out", type=Path, default=shipped_weights_dir() / "default", help="model folder written")
     parser.add_argument(
@@ -203,18 +216,20 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)  # e.g. 1 beside another job on a 2-core machine
     os.chdir(ROOT)  # the cache paths are relative to the repository
+    if args.ship not in args.inits:
+        parser.error(f"--ship {args.ship} must be one of the trained --inits")
     encoder = args.run / "pretrain" / "encoder"
-    classifiers = {init: args.run / f"finetune_{init}" / "classifier" for init in INITS}
+    classifiers = {init: args.run / f"finetune_{init}" / "classifier" for init in args.inits}
     if "prepare" in args.steps:
         prepare_shared_caches(ROOT / "caches")
     if "pretrain" in args.steps:
         pretrain(args.method, args.config, args.pretrain_epochs, run=args.run, data="unified", max_steps=args.max_steps)
     if "finetune" in args.steps:
-        for init in sorted(INITS, key=lambda i: i != args.ship):  # the shipped one first
+        for init in sorted(args.inits, key=lambda i: i != args.ship):  # the shipped one first
             classifiers[init] = finetune(encoder, init, args.run, args)
     if "calibrate" in args.steps:
-        for init in INITS:
-            calibrate(classifiers[init], encoder, args.target_accuracy)
+        for init in args.inits:
+            calibrate(classifiers[init], args.target_accuracy)
     if "bridge" in args.steps:
         result = args.run / "bridge.json"
         bridge(classifiers[args.ship], run=args.run, out=result, command="python pretrain/build_unified_model.py")

@@ -151,6 +151,15 @@ def test_class_filter_restricts_both_parts_and_the_outputs(caches, checkpoint):
         EvalContext.open(checkpoint, caches["two_views"], classes=["carry"]).part("train")
 
 
+def test_a_normalization_change_reaches_the_input_pipeline(caches, checkpoint):
+    plain = EvalContext.open(checkpoint, caches["two_views"])
+    aligned = EvalContext.open(checkpoint, caches["two_views"], normalization={"align": True})
+    assert aligned.data.normalization.align and not plain.data.normalization.align
+    assert aligned.data.normalization.center == plain.data.normalization.center  # the other fields are the model's
+    first = [ctx.torch_dataset(ctx.part("test"))[0]["x"] for ctx in (plain, aligned)]
+    assert first[0].shape == first[1].shape and not torch.allclose(first[0], first[1])
+
+
 def test_pretrained_encoder_has_the_checkpoint_weights_random_one_does_not(caches, checkpoint):
     state, _ = load_checkpoint(checkpoint)
     pretrained = EvalContext.open(checkpoint, caches["two_views"]).build_encoder(seed=3).state_dict()

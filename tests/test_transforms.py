@@ -11,6 +11,7 @@ from skelrec.datasets.transforms import (
     DropJoints,
     FrameRateChange,
     JointNoise,
+    RandomDepthScale,
     RandomRotation,
     RandomScale,
     ValidCropResize,
@@ -133,6 +134,18 @@ def test_scale_is_one_factor():
     assert np.allclose(ratio, ratio.flat[0], atol=1e-5) and 0.5 <= ratio.flat[0] <= 1.5
 
 
+def test_depth_scale_changes_only_depth_by_one_factor():
+    x = np.random.default_rng(0).normal(size=(2, 6, V, 3)).astype(np.float32)
+    out, _ = RandomDepthScale(0.5, 1.5)(x, valid_mask(x), rng(4))
+    np.testing.assert_array_equal(out[..., :2], x[..., :2])
+    ratio = out[..., 2] / x[..., 2]
+    assert np.allclose(ratio, ratio.flat[0], atol=1e-5) and 0.5 <= ratio.flat[0] <= 1.5 and ratio.flat[0] != 1
+    with pytest.raises(SkelrecError, match="depth scaling needs x, y, z channels"):
+        RandomDepthScale(0.5, 1.5)(x[..., :2], valid_mask(x), rng(4))
+    with pytest.raises(SkelrecError, match="depth_scale"):
+        AugmentConfig(depth_scale=(1.5, 0.5))
+
+
 def test_drop_joints_zeroes_whole_joint_tracks():
     x = np.random.default_rng(0).normal(size=(2, 10, V, 3)).astype(np.float32) + 3
     out, _ = DropJoints(0.5)(x, valid_mask(x), rng(1))
@@ -180,7 +193,7 @@ def test_eval_pipeline_is_deterministic_and_uses_normalize():
 
 
 def test_train_pipeline_composes_all_augmentations():
-    cfg = data_config(fps_scale=(0.8, 1.2), scale=(0.9, 1.1), noise_std=0.01, drop_joints=0.1)
+    cfg = data_config(fps_scale=(0.8, 1.2), depth_scale=(0.5, 1.5), scale=(0.9, 1.1), noise_std=0.01, drop_joints=0.1)
     pipeline = build_transform(cfg, train=True)
     names = [type(t).__name__ for t in pipeline.transforms]
     assert names == [
@@ -188,6 +201,7 @@ def test_train_pipeline_composes_all_augmentations():
         "SelectChannels",
         "FrameRateChange",
         "ValidCropResize",
+        "RandomDepthScale",
         "RandomRotation",
         "RandomScale",
         "JointNoise",

@@ -7,8 +7,8 @@ resumed runs exact). Transforms are vectorised over persons, frames and joints; 
 
 :func:`build_transform` is the one place that turns a :class:`skelrec.config.DataConfig` into the pipeline::
 
-    train:  normalize -> channels -> frame-rate change -> valid_crop_resize (random) -> rotate -> scale -> noise
-            -> drop joints -> persons
+    train:  normalize -> channels -> frame-rate change -> valid_crop_resize (random) -> depth scale -> rotate
+            -> scale -> noise -> drop joints -> persons
     eval:   normalize -> channels -> valid_crop_resize (centre crop ``test_crop``) -> persons
 
 Inference builds the eval pipeline from the ``data`` section stored with a checkpoint, so it applies exactly what
@@ -34,6 +34,7 @@ __all__ = [
     "JointNoise",
     "Normalize",
     "PadPersons",
+    "RandomDepthScale",
     "RandomRotation",
     "RandomScale",
     "SelectChannels",
@@ -176,6 +177,21 @@ def _require_xyz(x: np.ndarray, what: str) -> None:
 
 
 @dataclass(frozen=True)
+class RandomDepthScale:
+    """Multiply the depth (``z``) by one factor ``U(low, high)`` per clip: monocular pose estimators (MediaPipe)
+    guess depth, and their depth range differs from a depth camera's."""
+
+    low: float
+    high: float
+
+    def __call__(self, x: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> Clip:
+        _require_xyz(x, "depth scaling")
+        out = x.copy()
+        out[..., 2] *= np.float32(rng.uniform(self.low, self.high))
+        return out, mask
+
+
+@dataclass(frozen=True)
 class RandomRotation:
     """MAMP ``random_rot``: one rotation for the whole clip, angle ``U(-theta, theta)`` about each axis."""
 
@@ -265,6 +281,8 @@ def build_transform(data: DataConfig, *, train: bool, layout: str | None = None)
         if aug.fps_scale != (1.0, 1.0):
             steps.append(FrameRateChange(*aug.fps_scale))
         steps.append(ValidCropResize(data.clip_length, aug.crop, aug.crop_min_frames))
+        if aug.depth_scale != (1.0, 1.0):
+            steps.append(RandomDepthScale(*aug.depth_scale))
         if aug.rotate > 0:
             steps.append(RandomRotation(aug.rotate))
         if aug.scale != (1.0, 1.0):

@@ -151,13 +151,15 @@ class EvalContext:
         augment: Mapping[str, Any] | None = None,
         vocabulary: str | None = None,
         classes: Sequence[str] | None = None,
+        normalization: Mapping[str, Any] | None = None,
     ) -> EvalContext:
         """Read the checkpoint's config and the caches' info; fail early on an unknown init, protocol or layout.
 
         ``augment`` sets :class:`AugmentConfig` fields of the training augmentation (default: MAMP's fine-tuning
         crop and rotation). ``data`` is a cache or a list of caches (``PATH`` or ``PATH#PROTOCOL``); several caches
         need a ``vocabulary`` unless they share one class list. ``classes``: keep only these class names (module
-        docstring)."""
+        docstring). ``normalization`` sets :class:`~skelrec.skeleton.Normalization` fields instead of the
+        checkpoint's (e.g. ``{"align": True}``: a classifier fine-tuned so records it as its input pipeline)."""
         if init not in INITS:
             raise SkelrecError(f"init must be one of {', '.join(INITS)}, got {init!r}")
         checkpoint = Path(checkpoint)
@@ -174,6 +176,7 @@ class EvalContext:
                 raise SkelrecError("pass either a class filter (--classes) or a vocabulary, not both")
             trains = [t.restrict_classes(class_filter) for t in trains]  # an unknown class name fails here
         fields = input_fields(config)
+        fields["normalization"] |= dict(normalization or {})
         paths = [f"{root}#{p}:train" if p else str(root) for root, p in sources]
         fields |= {"paths": paths, "protocol": None, "part": "train"}
         if len(sources) == 1 and sources[0][1] is not None:
