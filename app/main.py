@@ -82,8 +82,9 @@ RUN_LABEL, RUNNING_LABEL = "Label actions", "Labelling…"
 
 
 def shipped_info() -> str:
-    """The models that come with skelrec, by name (:mod:`skelrec.hub.shipped`), for the Model box."""
-    names = [f"{m['name']} ({len(m['labels'])} actions)" for m in list_shipped_models() if m["available"]]
+    """The models that come with skelrec and label videos, by name (:mod:`skelrec.hub.shipped`), for the Model box."""
+    models = [m for m in list_shipped_models() if m["available"] and m["videos"]]
+    names = [f"{m['name']} ({len(m['labels'])} actions)" for m in models]
     return "Shipped with skelrec: " + ", ".join(names) if names else "Type a Hub repo id (owner/name)"
 
 

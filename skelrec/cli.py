@@ -107,7 +107,8 @@ def models(
         return
     for row in rows:
         where = row["folder"] if row["available"] else "not built/shipped in this install"
-        typer.echo(f"{row['name']}: {row['description']} [{where}]")
+        inputs = "" if row["videos"] else ", skeleton files only"
+        typer.echo(f"{row['name']}: {row['description']} [{where}{inputs}]")
         if row["labels"]:
             typer.echo(f"  {len(row['labels'])} actions: {', '.join(row['labels'])}")
 

@@ -483,3 +483,15 @@ def test_teach_session_folders(model: Path, teach_clips: dict[str, list[Path]], 
     assert TeachSession.resume(tmp_path, session.id).examples.is_dir()
     TeachSession.resume(tmp_path, None, keep_seconds=-1)  # a new session: every older one is deleted
     assert not session.examples.exists() and not session.models.exists()
+
+
+def test_the_model_box_offers_the_shipped_models_that_label_videos(monkeypatch: pytest.MonkeyPatch):
+    from skelrec_app import main
+
+    rows = [
+        {"name": "default", "available": True, "videos": True, "labels": ["a", "b"]},
+        {"name": "gestures", "available": False, "videos": True, "labels": []},
+        {"name": "interactions", "available": True, "videos": False, "labels": ["hug"]},
+    ]
+    monkeypatch.setattr(main, "list_shipped_models", lambda: rows)
+    assert main.shipped_info() == "Shipped with skelrec: default (2 actions)"

@@ -80,3 +80,13 @@ def test_skelrec_models_lists_names_and_label_sets(weights):
     rows = json.loads(CliRunner().invoke(app, ["models", "--json"]).output)
     assert [r["name"] for r in rows] == ["default", "gestures", "interactions"]
     assert [r["available"] for r in rows] == [True, True, False]
+    two = json.loads((weights / "default" / "config.json").read_text()) | {"min_persons": 2, "repo_id": None}
+    (weights / "interactions").mkdir()
+    (weights / "interactions" / "config.json").write_text(json.dumps(two))  # a model of two-person interactions
+    lines = CliRunner().invoke(app, ["models"]).output.splitlines()
+    assert any(
+        line.startswith("interactions: ") and line.endswith("weights/interactions, skeleton files only]")
+        for line in lines
+    ), lines
+    rows = json.loads(CliRunner().invoke(app, ["models", "--json"]).output)
+    assert [(r["available"], r["videos"]) for r in rows] == [(True, True), (True, True), (True, False)]

@@ -105,7 +105,9 @@ def shipped_model_dir(name: str) -> Path:
 
 
 def list_shipped_models() -> list[dict[str, Any]]:
-    """Every shipped name: ``{name, description, available, folder, labels}`` (``labels`` empty when absent).
+    """Every shipped name: ``{name, description, available, folder, labels, videos}`` (``labels`` empty when absent;
+    ``videos``: whether it labels videos, false for a model whose ``min_persons`` exceeds the one person MediaPipe
+    sees, which labels skeleton files only).
 
     The entry point for a model choice (CLI ``skelrec models``, the app's model menu)."""
     rows = []
@@ -119,6 +121,7 @@ def list_shipped_models() -> list[dict[str, Any]]:
                 "available": folder is not None,
                 "folder": str(folder) if folder is not None else None,
                 "labels": list((config or {}).get("labels") or []),
+                "videos": int((config or {}).get("min_persons") or 1) <= 1,
             }
         )
     return rows
