@@ -125,6 +125,9 @@ def test_model_card_is_generated_from_the_config(tiny):
     assert f"skelrec label VIDEO.mp4 --model {REPO}" in text and "from skelrec.hub import from_pretrained" in text
     assert "research use only" in text
     assert all(f"{i}. {label}" in text for i, label in enumerate(LABELS))
+    pairs = render_model_card(config | {"min_persons": 2}, repo_id=REPO)  # a model of two-person interactions
+    assert "VIDEO.mp4" not in pairs and f"skelrec label RECORDING.skeleton --model {REPO}" in pairs
+    assert "skeleton files of 2 persons" in pairs and "Videos are refused" in pairs
 
 
 def test_model_card_of_a_model_trained_from_scratch_names_no_self_supervised_method(tiny):

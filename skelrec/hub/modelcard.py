@@ -189,7 +189,7 @@ def render_model_card(
     name = model_name or (repo_id.split("/")[-1] if repo_id else _default_name(config))
     sections = [
         f"# {name}\n\n{_summary(config)}",
-        _usage(repo_id or PLACEHOLDER_REPO),
+        _usage(repo_id or PLACEHOLDER_REPO, config.min_persons),
         _training(config),
         _evaluation(results),
         _labels(config),
@@ -223,11 +223,22 @@ def _persons(n: int) -> str:
     return "1 person" if n == 1 else f"up to {n} persons"
 
 
-def _usage(repo: str) -> str:
+def _usage(repo: str, min_persons: int | None = None) -> str:
+    if (min_persons or 1) > 1:  # videos give one person (MediaPipe): skeleton files only
+        what = (
+            f"Label the actions in skeleton files of {min_persons} persons (PKU-MMD `.txt`, NTU `.skeleton`, a pose "
+            "`.npz`; sliding windows, segments). Videos are refused: pose estimation from video sees one person"
+        )
+        example = "RECORDING.skeleton"
+    else:
+        what, example = (
+            "Label the actions in a video (pose estimation, skeletons, sliding windows, segments)",
+            "VIDEO.mp4",
+        )
     return (
         "## How to use\n\n"
-        "Label the actions in a video (pose estimation, skeletons, sliding windows, segments):\n\n"
-        f"```bash\nskelrec label VIDEO.mp4 --model {repo}\n```\n\n"
+        f"{what}:\n\n"
+        f"```bash\nskelrec label {example} --model {repo}\n```\n\n"
         "From Python:\n\n"
         f'```python\nfrom skelrec.hub import from_pretrained\n\nloaded = from_pretrained("{repo}")\n'
         "model, config = loaded.model, loaded.config  # torch module in eval mode, typed config.json\n```"
