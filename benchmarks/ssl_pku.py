@@ -53,12 +53,11 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.machine import machine  # noqa: E402
 from benchmarks.run_records import epochs_done, fresh, last_step, metric, result_metrics, throughput  # noqa: E402
 from benchmarks.shared_data import macdiff_input_statistics, prepare_shared_caches  # noqa: E402
-from skelrec.datasets.pku import PKU_MMD_CLASSES  # noqa: E402
+from skelrec.datasets.pku import PKU_MMD_INTERACTION_LABELS, PKU_MMD_INTERACTIONS  # noqa: E402
 from skelrec.files import atomic_write_text  # noqa: E402
 
 METHODS = ("mamp", "macdiff", "skeleton2vec", "halp", "skeletonmae")
-INTERACTION_LABELS = (12, 14, 16, 18, 21, 24, 26, 27)  # PKU-MMD's 1-based labels of the two-person interactions
-INTERACTIONS = tuple(PKU_MMD_CLASSES[label - 1] for label in INTERACTION_LABELS)
+INTERACTION_LABELS, INTERACTIONS = PKU_MMD_INTERACTION_LABELS, PKU_MMD_INTERACTIONS
 PROTOCOLS = ("xsub", "xview")
 PRIMARY = "xsub"  # the protocol whose numbers are the method's top-level entries
 CACHES = ("pku_mmd_streams", "pku_mmd")

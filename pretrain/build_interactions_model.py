@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT / "pretrain"))
 from build_default_model import INIT_WORDS, INITS, TERMS  # noqa: E402
 
 from benchmarks.shared_data import prepare_shared_caches  # noqa: E402
-from skelrec.datasets.pku import PKU_MMD_CLASSES  # noqa: E402
+from skelrec.datasets.pku import PKU_MMD_INTERACTION_LABELS, PKU_MMD_INTERACTIONS  # noqa: E402
 from skelrec.errors import SkelrecError  # noqa: E402
 from skelrec.evaluate import EvalContext  # noqa: E402
 from skelrec.paths import shipped_weights_dir  # noqa: E402
@@ -62,8 +62,7 @@ SSL_RESULT = ROOT / "benchmarks" / "results" / "ssl_pku.json"
 DETECTION_RESULT = ROOT / "benchmarks" / "results" / "pku_detection.json"
 DETECTION_SETTINGS = ROOT / "benchmarks" / "results" / "pku_detection_settings.json"
 PROTOCOL = "xsub"
-INTERACTION_LABELS = (12, 14, 16, 18, 21, 24, 26, 27)  # 1-based PKU-MMD labels (Actions.xlsx)
-INTERACTIONS = tuple(PKU_MMD_CLASSES[i - 1] for i in INTERACTION_LABELS)
+INTERACTION_LABELS, INTERACTIONS = PKU_MMD_INTERACTION_LABELS, PKU_MMD_INTERACTIONS
 CONTROLS = ("random_init", "supervised", "scratch")  # ssl_pku.json entries that are not self-supervised methods
 TRAINING_DATA = [
     {

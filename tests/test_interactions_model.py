@@ -14,6 +14,7 @@ import torch
 from test_label_cli import run_label, summary_lines
 from test_label_skeleton_files import ntu25, write_pku
 
+from skelrec.datasets.pku import PKU_MMD_INTERACTIONS
 from skelrec.evaluate.context import EvalContext
 from skelrec.evaluate.features import predict_logits
 from skelrec.evaluate.metrics import classification_metrics
@@ -21,16 +22,7 @@ from skelrec.hub.loading import from_pretrained
 from skelrec.hub.shipped import shipped_model_dir
 
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
-INTERACTIONS = [
-    "giving something to other person",
-    "handshaking",
-    "hugging other person",
-    "kicking other person",
-    "pat on back of other person",
-    "point finger at the other person",
-    "punching/slapping other person",
-    "pushing other person",
-]
+INTERACTIONS = list(PKU_MMD_INTERACTIONS)
 
 
 def _top1(config) -> float:

@@ -56,7 +56,15 @@ from skelrec.datasets.base import (
 )
 from skelrec.errors import DataFormatError, SkelrecError
 
-__all__ = ["PKU_MMD_CLASSES", "PkuMmdReader", "pku_video", "read_pku_split", "read_pku_stream"]
+__all__ = [
+    "PKU_MMD_CLASSES",
+    "PKU_MMD_INTERACTIONS",
+    "PKU_MMD_INTERACTION_LABELS",
+    "PkuMmdReader",
+    "pku_video",
+    "read_pku_split",
+    "read_pku_stream",
+]
 
 # The 51 actions of PKU-MMD (Actions.xlsx of the release), label 1..51 -> index 0..50.
 PKU_MMD_CLASSES = (
@@ -72,6 +80,9 @@ PKU_MMD_CLASSES = (
     "touch chest (stomachache/heart pain)", "touch head (headache)", "touch neck (neckache)", "typing on a keyboard",
     "use a fan (with hand or paper)/feeling warm", "wear jacket", "wear on glasses", "wipe face", "writing",
 )  # fmt: skip
+PKU_MMD_INTERACTION_LABELS = (12, 14, 16, 18, 21, 24, 26, 27)
+"""The 1-based labels of PKU-MMD's eight two-person interactions (giving something ... pushing)."""
+PKU_MMD_INTERACTIONS = tuple(PKU_MMD_CLASSES[label - 1] for label in PKU_MMD_INTERACTION_LABELS)
 
 _NAME = re.compile(r"(?P<video>(?:\d{4}|A\d+N\d+)-(?P<view>[LMR]))\.txt(?:\.xz)?")
 _NAMING = (
