@@ -60,9 +60,12 @@ STREAM_SOURCES: dict[str, tuple[str, str, dict[str, str], dict[str, Any]]] = {
         )
         for f in PKU_STREAM_FRACTIONS
     },
+    "pku_mmd_background": ("pku_mmd", "pku_mmd/v1", {}, {"background": True}),
 }
-"""Cache name -> (reader, folder, folder options, other reader options) of the unlabelled PKU-MMD stream crops; not
-prepared unless named (they take a minute or more each). ``pku_mmd_streams``: every stream of the cross-subject
+"""Cache name -> (reader, folder, folder options, other reader options) of the PKU-MMD stream caches; not
+prepared unless named (they take a minute or more each). ``pku_mmd_background``: the labelled instances of all 206
+streams (as ``pku_mmd``) and the frames between them as a 52nd class, "no action" (``PkuMmdReader(background=True)``;
+the interactions model's background class). ``pku_mmd_streams``: every stream of the cross-subject
 training list (193: 12 plain-text, 181 xz; ``pretrain/configs/*/pku_cpu.yaml``). ``pku_mmd_streams_added_<p>``: ``p``
 percent of the 181 ``skeletons_xz`` streams (all on the training list) that came after the 25 plain-text ones of
 ``pku_mmd_25``, chosen by stream with seed 0 (the 25 % are part of the 100 %; ``skelrec.datasets.pku_streams``)."""

@@ -21,6 +21,11 @@ two-person interaction classes, with its detection mAP on the validation streams
              merging on training-list streams, scores the validation streams once
              (benchmarks/results/pku_detection_settings.json, pku_detection.json), then rewrites the card with it
 
+``--background`` adds a 9th class, "no action", learnt from the frames between the labelled actions (cache
+``caches/pku_mmd_background``: ``PkuMmdReader(background=True)``, pieces of 1-4 s, about as many as all the actions;
+runs in ``runs/interactions_background``): a window whose top class is "no action" is no action for the labeler,
+which is what temporal detection needs between the actions of a stream.
+
 The 8 classes are chosen by the evaluation's class filter (``EvalContext.open(classes=...)``, ``--classes`` of
 ``skelrec evaluate``): the cache keeps all 51 PKU-MMD classes. Every step is resumable: a finished fine-tuning run
 is kept, an interrupted one continues from its last checkpoint. Time on 2 CPU cores (cpu_small transformer, 32-frame
@@ -49,6 +54,7 @@ sys.path.insert(0, str(ROOT / "pretrain"))
 from build_default_model import INIT_WORDS, INITS, TERMS  # noqa: E402
 
 from benchmarks.shared_data import prepare_shared_caches  # noqa: E402
+from skelrec.datasets.base import BACKGROUND_CLASS  # noqa: E402
 from skelrec.datasets.pku import PKU_MMD_INTERACTION_LABELS, PKU_MMD_INTERACTIONS  # noqa: E402
 from skelrec.errors import SkelrecError  # noqa: E402
 from skelrec.evaluate import EvalContext  # noqa: E402
@@ -73,9 +79,15 @@ TRAINING_DATA = [
 ]
 
 
-def open_context(encoder: Path, init: str, cache: Path = CACHE) -> EvalContext:
-    """The cross-subject parts of ``cache`` holding the interaction classes only, relabelled ``0..7``."""
-    return EvalContext.open(encoder, cache, PROTOCOL, init, classes=INTERACTIONS)  # type: ignore[arg-type]
+def model_classes(background: bool) -> tuple[str, ...]:
+    """The classes the model learns: the 8 interactions, and "no action" (the frames between them) with
+    ``background``."""
+    return (*INTERACTIONS, BACKGROUND_CLASS) if background else INTERACTIONS
+
+
+def open_context(encoder: Path, init: str, cache: Path = CACHE, classes: tuple[str, ...] = INTERACTIONS) -> EvalContext:
+    """The cross-subject parts of ``cache`` holding ``classes`` only, relabelled ``0..K-1`` in that order."""
+    return EvalContext.open(encoder, cache, PROTOCOL, init, classes=classes)  # type: ignore[arg-type]
 
 
 def class_counts(part: Any) -> dict[str, int]:
@@ -125,7 +137,7 @@ def finetune(encoder: Path, init: str, run: Path, args: argparse.Namespace) -> P
     if (folder / "classifier" / "config.json").is_file():
         log.info("%s: done, kept", folder / "classifier")
         return folder / "classifier"
-    ctx = open_context(encoder, init, args.data)
+    ctx = open_context(encoder, init, args.data, model_classes(args.background))
     train_part = ctx.part("train")
     log.info("%s: %d training clips %s", init, len(train_part), class_counts(train_part))
     settings = FinetuneSettings(
@@ -174,6 +186,17 @@ def card(classifier: Path, others: dict[str, Path], out: Path, detection: Path =
         for r in config.get("per_class", [])
         if r["total"]
     )
+    background = ""
+    actions = [r for r in config.get("per_class", []) if r["class"] != BACKGROUND_CLASS]
+    if len(actions) < len(config.get("per_class", [])):
+        correct, total = sum(r["correct"] for r in actions), sum(r["total"] for r in actions)
+        config["interactions_top1"] = round(100 * correct / max(total, 1), 2)
+        background = (
+            f'A 9th class, "{BACKGROUND_CLASS}", is learnt from the frames between the labelled actions of the '
+            "training streams (the labeler reports it as no action, never as an action); the test clips above "
+            f"include the validation streams' background clips. Over the {total} interaction instances alone: "
+            f"top-1 {config['interactions_top1']:.2f}.\n\n"
+        )
     found = detection_of(classifier, detection)
     detected = "Not measured for these weights yet: `python pretrain/build_interactions_model.py --steps detect`.\n"
     if found is not None:
@@ -199,7 +222,7 @@ def card(classifier: Path, others: dict[str, Path], out: Path, detection: Path =
         "## Cross-subject top-1 (%; PKU-MMD validation-list instances of the 8 classes)\n\n"
         f"| fine-tuned | top-1 | shipped |\n|---|---|---|\n{runs}\n"
         "## Per-class accuracy of the shipped model\n\n"
-        f"| action | accuracy (%) | correct / test clips |\n|---|---|---|\n{rows}\n\n"
+        f"| action | accuracy (%) | correct / test clips |\n|---|---|---|\n{rows}\n\n{background}"
         f"## Temporal detection on untrimmed streams\n\n{detected}\n"
         "Rebuild: `python pretrain/build_interactions_model.py` (reads ../shared/data).\n"
     )
@@ -224,14 +247,21 @@ def detect(classifier: Path, args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--encoder", type=Path, default=None, help="pretrained encoder (default: best in ssl_pku)")
-    parser.add_argument("--data", type=Path, default=CACHE, help="the prepared PKU-MMD cache")
+    parser.add_argument(
+        "--background",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help='a 9th class, "no action", learnt from the frames between the labelled actions (cache '
+        "caches/pku_mmd_background): the labeler then says no action on its own",
+    )
+    parser.add_argument("--data", type=Path, default=None, help="the prepared PKU-MMD cache (default: by --background)")
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--batch", type=int, default=48)
     parser.add_argument("--max-steps", type=int, default=0, help="stop each fine-tuning run after N steps (smoke)")
     parser.add_argument("--ship", choices=INITS, default="pretrained", help="the fine-tuning init that is shipped")
     parser.add_argument("--inits", nargs="*", choices=INITS, default=list(INITS), help="fine-tuning runs to train")
-    parser.add_argument("--run", type=Path, default=ROOT / "runs" / "interactions", help="run folder")
+    parser.add_argument("--run", type=Path, default=None, help="run folder (default: runs/interactions[_background])")
     parser.add_argument("--out", type=Path, default=shipped_weights_dir() / "interactions", help="model folder")
     parser.add_argument("--tune-streams", type=int, default=40, help="training streams the detection tuning reads")
     parser.add_argument("--detection-result", type=Path, default=DETECTION_RESULT)
@@ -242,13 +272,16 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
     os.chdir(ROOT)  # cache and run paths in configs are relative to the repository
+    cache_name = "pku_mmd_background" if args.background else "pku_mmd"
+    args.data = args.data or ROOT / "caches" / cache_name
+    args.run = args.run or ROOT / "runs" / ("interactions_background" if args.background else "interactions")
     if args.ship not in args.inits:
         parser.error(f"--ship {args.ship} must be one of the trained --inits")
     classifiers = {init: args.run / f"finetune_{init}" / "classifier" for init in args.inits}
     others = {i: c for i, c in classifiers.items() if i != args.ship}
     try:
         if "prepare" in args.steps:
-            prepare_shared_caches(ROOT / "caches", ["pku_mmd"])
+            prepare_shared_caches(ROOT / "caches", [cache_name])
         if "finetune" in args.steps:
             encoder = args.encoder or best_encoder()
             for init in sorted(args.inits, key=lambda i: i != args.ship):  # the shipped one first

@@ -13,6 +13,7 @@ import torch
 from test_pku_detection_benchmark import pku_folder
 
 from skelrec.checkpoint import architecture, read_config, save_checkpoint
+from skelrec.datasets.base import BACKGROUND_CLASS
 from skelrec.datasets.cache import PreparedDataset
 from skelrec.datasets.prepare import prepare_dataset
 from skelrec.errors import SkelrecError
@@ -78,7 +79,7 @@ def test_best_encoder_reads_the_ssl_benchmark(tmp_path: Path, encoder: Path):
 
 
 def test_smoke_finetune_and_card(cache: Path, encoder: Path, tmp_path: Path):
-    args = argparse.Namespace(data=cache, epochs=1, lr=1e-3, batch=4, max_steps=2)
+    args = argparse.Namespace(data=cache, epochs=1, lr=1e-3, batch=4, max_steps=2, background=False)
     clf = build.finetune(encoder, "pretrained", tmp_path / "run", args)
     other = build.finetune(encoder, "random", tmp_path / "run", args)
     config = read_config(clf)
@@ -94,3 +95,26 @@ def test_smoke_finetune_and_card(cache: Path, encoder: Path, tmp_path: Path):
     shipped = json.loads((out / "config.json").read_text())
     assert shipped["repo_id"] == build.REPO_ID and shipped["min_persons"] == 2  # the labeler refuses videos
     assert build.finetune(encoder, "pretrained", tmp_path / "run", args) == clf  # resumable: a finished run is kept
+    assert "9th class" not in card and "interactions_top1" not in shipped
+
+
+def test_smoke_background_class(encoder: Path, tmp_path: Path):
+    """``--background``: a 9th class "no action" from the frames between the actions; the card and config give the
+    top-1 over the interaction instances alone."""
+    root = pku_folder(tmp_path / "v1", TRAIN, VALID, "14,40,70,2\n16,110,140,2\n")  # gaps [0, 35), [75, 105)
+    background = tmp_path / "cache_background"
+    prepare_dataset("pku_mmd", root, background, workers=1, progress=False, background=True)
+    args = argparse.Namespace(data=background, epochs=1, lr=1e-3, batch=4, max_steps=2, background=True)
+    clf = build.finetune(encoder, "pretrained", tmp_path / "run", args)
+    config = read_config(clf)
+    assert list(config.labels) == [*build.INTERACTIONS, BACKGROUND_CLASS]
+    rows = {r["class"]: r for r in config.extra["per_class"]}
+    assert rows[BACKGROUND_CLASS]["total"] == 2 * len(VALID) and rows["handshaking"]["total"] == len(VALID)
+    out = tmp_path / "weights"
+    build.card(clf, {}, out, tmp_path / "no_detection.json")
+    shipped = json.loads((out / "config.json").read_text())
+    actions = [r for name, r in rows.items() if name != BACKGROUND_CLASS]
+    expected = 100 * sum(r["correct"] for r in actions) / sum(r["total"] for r in actions)
+    assert shipped["interactions_top1"] == pytest.approx(expected, abs=0.01)
+    card = (out / "README.md").read_text()
+    assert f'A 9th class, "{BACKGROUND_CLASS}"' in card and f"| {BACKGROUND_CLASS} |" in card

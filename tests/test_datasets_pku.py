@@ -17,8 +17,9 @@ from typer.testing import CliRunner
 
 from skelrec import cli
 from skelrec.datasets import get_reader
+from skelrec.datasets.base import BACKGROUND_CLASS
 from skelrec.datasets.cache import PreparedDataset
-from skelrec.datasets.pku import PKU_MMD_CLASSES, PkuMmdReader, pku_video
+from skelrec.datasets.pku import PKU_MMD_CLASSES, PkuMmdReader, background_ranges, pku_video
 from skelrec.datasets.pku_streams import PkuMmdStreamReader
 from skelrec.errors import DataFormatError, SkelrecError
 from skelrec.skeleton import get_layout
@@ -210,6 +211,34 @@ def test_all_zero_clip_is_skipped_and_counted(tmp_path):
     _dataset(tmp_path, skeleton=rows)
     reader = get_reader("pku_mmd", tmp_path)
     assert [s.name for s in reader.samples()] == ["0001-M_4-10"] and reader.stats == {"empty": 1}
+
+
+def test_background_is_the_frames_between_actions_cut_into_pieces():
+    """Uncovered frames, ``margin`` away from every action, stretches of ``shortest`` or more, equal pieces of at most
+    ``longest``; overlapping and inverted ranges are handled."""
+    pieces = background_ranges([(100, 200), (150, 220), (300, 250), (260, 400)], 600, 5, 30, 100)
+    assert pieces == [(0, 95), (225, 255), (405, 502), (502, 600)]  # 0-95 fits one piece, 405-600 needs two
+    assert background_ranges([(10, 40)], 60, 5, 30, 100) == []  # 0-5 and 45-60 are too short
+    assert background_ranges([], 50, 5, 30, 120) == [(0, 50)]
+
+
+def test_background_option_adds_a_no_action_class_from_the_gaps(tmp_path):
+    rows = [" ".join(f"{0.1 * (i + 1):.3f}" for _ in range(150)) for i in range(60)]
+    rows[50:] = [" ".join(["0"] * 150)] * 10  # nobody tracked at the end: the last background piece is dropped
+    _dataset(tmp_path, skeleton=rows, labels="3,10,20,2\n7,36,40,1\n")
+    reader = get_reader("pku_mmd", tmp_path, background=True, background_margin=2, background_min=5, background_max=8)
+    assert reader.classes == (*PKU_MMD_CLASSES, BACKGROUND_CLASS)
+    got = [(s.name, s.label, s.label_name, s.frames) for s in reader.samples()]
+    gaps = [(0, 8), (22, 28), (28, 34), (42, 48), (48, 54)]  # covered: [8, 22) and [34, 42) with the margins
+    assert got == [
+        ("0001-M_10-20", 2, PKU_MMD_CLASSES[2], 10),
+        ("0001-M_36-40", 6, PKU_MMD_CLASSES[6], 4),
+        *((f"0001-M_{a}-{b}", 51, BACKGROUND_CLASS, b - a) for a, b in gaps),
+    ]
+    assert reader.stats == {"empty_background": 1}  # [54, 60): no tracked body
+    assert get_reader("pku_mmd", tmp_path).classes == PKU_MMD_CLASSES  # the option is off by default
+    with pytest.raises(SkelrecError, match="background_min 9 and background_max 8"):
+        get_reader("pku_mmd", tmp_path, background=True, background_min=9, background_max=8)
 
 
 def _bad_skeleton(defect: str) -> list[str]:

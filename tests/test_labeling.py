@@ -260,6 +260,26 @@ def test_decisions_and_segments():
     assert segs[0].score == pytest.approx(0.85) and segs[3].score is None
 
 
+def test_a_models_own_no_action_class_is_never_an_action():
+    """A classifier trained with the background class (e.g. ``build_interactions_model.py --background``): its
+    windows whose top class is "no action" are no action however confident, and merge with the uncertain ones."""
+    ws = plan_windows(np.arange(40) / 10, length=1.0, stride=1.0)  # four 1 s windows
+    smoothed = np.array([[0.9, 0.05, 0.05], [0.1, 0.2, 0.7], [0.4, 0.3, 0.3], [0.1, 0.8, 0.1]], np.float32)
+    d = decide(smoothed, np.ones(4), ["a", "b", NO_ACTION], min_confidence=0.5, min_visible=0.5)
+    assert [(x.state, x.label) for x in d] == [
+        ("action", "a"),
+        ("uncertain", NO_ACTION),
+        ("uncertain", NO_ACTION),
+        ("action", "b"),
+    ]
+    segs = merge_segments(ws, d)
+    assert [(s.start, s.end, s.label, s.state) for s in segs] == [
+        (0.0, 1.0, "a", "action"),
+        (1.0, 3.0, NO_ACTION, "uncertain"),
+        (3.0, 4.0, "b", "action"),
+    ]
+
+
 # ------------------------------------------------------------------------------------------------------------------
 # Model input: the checkpoint's normalization, through the training evaluation pipeline.
 # ------------------------------------------------------------------------------------------------------------------

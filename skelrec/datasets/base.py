@@ -25,7 +25,7 @@ from skelrec.errors import DataFormatError, SkelrecError
 from skelrec.registry import Registry
 from skelrec.skeleton import get_layout
 
-__all__ = ["DATASETS", "DatasetReader", "MetaSplit", "Sample", "get_reader", "register_dataset"]
+__all__ = ["BACKGROUND_CLASS", "DATASETS", "DatasetReader", "MetaSplit", "Sample", "get_reader", "register_dataset"]
 
 log = logging.getLogger(__name__)
 
@@ -306,6 +306,11 @@ TABLE_BLOCK_LINES = 256
 
 XZ_SUFFIX = ".xz"
 """Suffix of xz-compressed text files, read as if they were plain (PKU-MMD's ``skeletons_xz/*.txt.xz``)."""
+
+BACKGROUND_CLASS = "no action"
+"""The class name of clips that show no labelled action (the frames between a stream's labelled actions, e.g.
+``PkuMmdReader(background=True)``). A classifier trained with it tells "no action" itself: the labeler reports its
+windows as no action, never as an action (:func:`skelrec.labeling.segments.decide`)."""
 
 
 @contextlib.contextmanager

@@ -3,7 +3,9 @@
 Every window gets one of three states:
 
 * ``action``: a person is in view and the top smoothed probability reaches ``min_confidence``; label = that class;
-* ``uncertain``: a person is in view but no class is confident enough; label :data:`NO_ACTION`;
+* ``uncertain``: a person is in view but no class is confident enough, or the top class is the model's own
+  background class (:data:`~skelrec.datasets.base.BACKGROUND_CLASS`, "no action": a model trained on the frames
+  between actions); label :data:`NO_ACTION`;
 * ``no_person``: a person is visible in fewer than ``min_visible`` of the window's frames; label :data:`NO_PERSON`;
 * ``too_short``: the whole video is shorter than the model needs (set by the labeler, not by :func:`decide`);
   label :data:`TOO_SHORT`, never an action.
@@ -21,12 +23,13 @@ from typing import Any, Literal
 
 import numpy as np
 
+from skelrec.datasets.base import BACKGROUND_CLASS
 from skelrec.labeling.windows import Window
 
 __all__ = ["NO_ACTION", "NO_PERSON", "TOO_SHORT", "Decision", "Segment", "decide", "merge_segments"]
 
 NO_PERSON = "no person"
-NO_ACTION = "no action"
+NO_ACTION = BACKGROUND_CLASS
 TOO_SHORT = "too short"
 State = Literal["action", "uncertain", "no_person", "too_short"]
 
@@ -72,7 +75,7 @@ def decide(
             continue
         k = int(np.argmax(probs))
         score = float(probs[k])
-        if score < min_confidence:
+        if score < min_confidence or labels[k] == NO_ACTION:
             decisions.append(Decision("uncertain", NO_ACTION, score))
         else:
             decisions.append(Decision("action", labels[k], score))
