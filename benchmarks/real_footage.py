@@ -3,13 +3,15 @@
     python benchmarks/real_footage.py                          # the shipped default model
     python benchmarks/real_footage.py --model gestures --out benchmarks/results/real_footage_gestures.json
 
-Each video is labelled with ``skelrec label``'s defaults (no mirroring, the model's own window and threshold) through
-the library (:class:`skelrec.labeling.Labeler`); poses are cached in ``runs/real_footage/poses`` so another model
-re-uses them. Per video the result file holds what the video shows (from its source's file name and
-``SOURCE.txt``), the label the model's vocabulary has for it when it has one (through the checkpoint's
-``label_sources``, or the label itself), the whole-clip top 3, the segments and the status. Summary: of the videos
-whose action the model knows, how many have it as the whole-clip top-1, top-3 and as a segment; of the videos it
-cannot know, how many it nonetheless labels as an action.
+Each video is labelled with ``skelrec label``'s defaults (the model's own window and threshold) through the library
+(:class:`skelrec.labeling.Labeler`), as a user who knows the footage would: NTU RGB+D's colour video is Kinect's
+mirrored image (../shared/DATA.md: the paired clip names sides oppositely; benchmarks/conversion_check.py), so its
+clips are labelled as ``skelrec label --mirrored`` labels them; the others are not mirrored. Poses are cached in
+``runs/real_footage/poses`` so another model re-uses them. Per video the result file holds what the video shows
+(from its source's file name and ``SOURCE.txt``), whether it is mirrored, the label the model's vocabulary has for it
+when it has one (through the checkpoint's ``label_sources``, or the label itself), the whole-clip top 3, the segments
+and the status. Summary: of the videos whose action the model knows, how many have it as the whole-clip top-1, top-3
+and as a segment; of the videos it cannot know, how many it nonetheless labels as an action.
 
 This is a development set (7 + 7 clips): a figure here says what a user would see, not a benchmark score.
 """
@@ -35,22 +37,36 @@ from skelrec.paths import shared_data_dir  # noqa: E402
 
 @dataclass(frozen=True)
 class Clip:
-    """A real video and what it shows: ``source`` = (dataset, class name as that dataset's reader names it)."""
+    """A real video and what it shows: ``source`` = (dataset, class name as that dataset's reader names it);
+    ``mirrored``: the frames are a mirror image (NTU RGB+D's Kinect colour video)."""
 
     path: str
     shows: str
     source: tuple[str, str] | None = None
+    mirrored: bool = False
 
 
+NTU = True  # mirrored: NTU RGB+D colour video
 CLIPS = [
-    Clip("daily_actions_dev/S004C003P003R001A006_rgb.avi", "pick up (NTU A006)", ("ntu60", "pickup")),
-    Clip("daily_actions_dev/S004C003P003R001A007_rgb.avi", "throw (NTU A007)", ("ntu60", "throw")),
-    Clip("daily_actions_dev/S004C002P003R002A046_rgb.avi", "touch back (NTU A046)", ("ntu60", "touch back (backache)")),
-    Clip("daily_actions_dev/S004C002P003R002A047_rgb.avi", "touch neck (NTU A047)", ("ntu60", "touch neck (neckache)")),
+    Clip("daily_actions_dev/S004C003P003R001A006_rgb.avi", "pick up (NTU A006)", ("ntu60", "pickup"), NTU),
+    Clip("daily_actions_dev/S004C003P003R001A007_rgb.avi", "throw (NTU A007)", ("ntu60", "throw"), NTU),
+    Clip(
+        "daily_actions_dev/S004C002P003R002A046_rgb.avi",
+        "touch back (NTU A046)",
+        ("ntu60", "touch back (backache)"),
+        NTU,
+    ),
+    Clip(
+        "daily_actions_dev/S004C002P003R002A047_rgb.avi",
+        "touch neck (NTU A047)",
+        ("ntu60", "touch neck (neckache)"),
+        NTU,
+    ),
     Clip(
         "daily_actions_dev/S004C002P003R002A048_rgb.avi",
         "nausea or vomiting (NTU A048)",
         ("ntu60", "nausea or vomiting condition"),
+        NTU,
     ),
     Clip(
         "daily_actions_dev/person01_handclapping_d1_uncomp.avi",
@@ -62,11 +78,12 @@ CLIPS = [
         "hand clapping (KTH)",
         ("utd_mhad", "two hand front clap"),
     ),
-    Clip("ntu_rgbd/S001C001P001R001A001_rgb.avi", "drink water (NTU A001)", ("ntu60", "drink water")),
+    Clip("ntu_rgbd/S001C001P001R001A001_rgb.avi", "drink water (NTU A001)", ("ntu60", "drink water"), NTU),
     Clip(
         "mmaction2/ntu_sample.avi",
         "two people, one hands a hat to the other (NTU-120)",
         ("ntu60", "giving something to other person"),
+        NTU,
     ),
     Clip(
         "mmaction2/demo_test_video_structuralize.mp4",
@@ -93,13 +110,14 @@ def expected_label(clip: Clip, label_sources: dict[str, dict[str, str]], labels:
 
 def label_clip(labeler: Labeler, clip: Clip, videos: Path, expected: str | None) -> dict:
     t0 = time.perf_counter()
-    result = labeler.label(videos / clip.path)
+    result = labeler.label(videos / clip.path, mirrored=clip.mirrored)
     seconds = time.perf_counter() - t0
     top3 = result.summary(3)
     actions = sorted({s.label for s in result.segments if s.state == "action"})
     row = {
         "video": clip.path,
         "shows": clip.shows,
+        "mirrored": clip.mirrored,
         "expected": expected,
         "status": result.status,
         "duration_s": round(result.duration, 2),

@@ -35,6 +35,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -100,9 +101,12 @@ def finetune(encoder: Path, init: str, run: Path, args: argparse.Namespace) -> P
 
 
 def input_changes(args: argparse.Namespace) -> dict[str, dict]:
-    """What ``--align`` and ``--depth-scale`` change: ``{"open": EvalContext.open kwargs, "augment": fields}``."""
+    """What ``--align``, ``--depth-scale`` and ``--flip`` change: ``{"open": EvalContext.open kwargs, "augment":
+    fields}``."""
     opened = {"normalization": {"align": True}} if args.align else {}
-    augment = {"depth_scale": list(args.depth_scale)} if args.depth_scale else {}
+    augment: dict[str, Any] = {"depth_scale": list(args.depth_scale)} if args.depth_scale else {}
+    if args.flip:
+        augment["flip"] = args.flip
     return {"open": opened, "augment": augment}
 
 
@@ -206,6 +210,9 @@ def main() -> None:
     parser.add_argument("--inits", nargs="*", choices=INITS, default=list(INITS), help="fine-tuning runs to train")
     parser.add_argument("--align", action="store_true", help="fine-tune on clips rotated to face the camera")
     parser.add_argument("--depth-scale", nargs=2, type=float, metavar=("LOW", "HIGH"), help="depth augmentation")
+    parser.add_argument(
+        "--flip", type=float, default=0.0, metavar="P", help="mirror a fine-tuning clip left-right with probability P"
+    )
     parser.add_argument("--run", type=Path, default=ROOT / "runs" / "unified", help="run folder")
     parser.add_argument("--out", type=Path, default=shipped_weights_dir() / "default", help="model folder written")
     parser.add_argument(

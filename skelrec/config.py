@@ -91,6 +91,8 @@ class AugmentConfig:
         crop: MAMP ``valid_crop_resize``: a random crop of this fraction of the valid frames, resized to ``T``.
         crop_min_frames: the crop keeps at least this many frames (fewer only when the clip is shorter).
         depth_scale: the depth ``z`` multiplied by a factor uniform in range (monocular depth differs from Kinect's).
+        flip: probability that a clip is mirrored left-right (``x`` negated, left and right joints swapped): either
+            hand, mirrored footage.
         rotate: MAMP ``random_rot``: rotation by an angle uniform in ``±rotate`` radians about each axis.
         scale: coordinates multiplied by a factor uniform in range (one factor for all axes).
         noise_std: Gaussian noise of this std added to every real joint (MacDiff: 0.005).
@@ -101,6 +103,7 @@ class AugmentConfig:
     crop: tuple[float, float] = (0.5, 1.0)
     crop_min_frames: int = 64
     depth_scale: tuple[float, float] = (1.0, 1.0)
+    flip: float = 0.0
     rotate: float = 0.3
     scale: tuple[float, float] = (1.0, 1.0)
     noise_std: float = 0.0
@@ -111,6 +114,7 @@ class AugmentConfig:
         _check_range("crop", self.crop, 1e-3, 1.0)
         _require(self.crop_min_frames >= 1, "crop_min_frames", "must be >= 1")
         _check_range("depth_scale", self.depth_scale, 1e-3)
+        _require(0 <= self.flip <= 1, "flip", "must be a probability in [0, 1]")
         _require(self.rotate >= 0, "rotate", "must be >= 0 (radians)")
         _check_range("scale", self.scale, 1e-3)
         _require(self.noise_std >= 0, "noise_std", "must be >= 0")

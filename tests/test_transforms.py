@@ -12,6 +12,7 @@ from skelrec.datasets.transforms import (
     FrameRateChange,
     JointNoise,
     RandomDepthScale,
+    RandomFlip,
     RandomRotation,
     RandomScale,
     ValidCropResize,
@@ -20,7 +21,7 @@ from skelrec.datasets.transforms import (
     valid_span,
 )
 from skelrec.errors import SkelrecError
-from skelrec.skeleton import Normalization, normalize, valid_mask
+from skelrec.skeleton import Normalization, get_layout, normalize, valid_mask
 
 V = 20  # kinect20
 
@@ -146,6 +147,24 @@ def test_depth_scale_changes_only_depth_by_one_factor():
         AugmentConfig(depth_scale=(1.5, 0.5))
 
 
+def test_flip_mirrors_x_and_swaps_the_sides():
+    layout = get_layout("kinect20")
+    x = np.random.default_rng(0).normal(size=(2, 6, V, 3)).astype(np.float32)
+    flip = RandomFlip(1.0, tuple(layout.flip_index))
+    out, mask = flip(x, valid_mask(x), rng(4))
+    left, right = layout.index("left_hand"), layout.index("right_hand")
+    np.testing.assert_array_equal(out[:, :, left, 0], -x[:, :, right, 0])  # the right hand, mirrored, is the left
+    np.testing.assert_array_equal(out[:, :, left, 1:], x[:, :, right, 1:])
+    spine = layout.index("spine_mid")
+    np.testing.assert_array_equal(out[:, :, spine], x[:, :, spine] * np.array([-1, 1, 1], np.float32))
+    np.testing.assert_array_equal(flip(out, mask, rng(4))[0], x)  # twice is the identity
+    np.testing.assert_array_equal(RandomFlip(0.0, tuple(layout.flip_index))(x, mask, rng(4))[0], x)
+    flipped = [not np.array_equal(RandomFlip(0.5, tuple(layout.flip_index))(x, mask, rng(s))[0], x) for s in range(40)]
+    assert 10 < sum(flipped) < 30  # about half
+    with pytest.raises(SkelrecError, match="flip"):
+        AugmentConfig(flip=1.5)
+
+
 def test_drop_joints_zeroes_whole_joint_tracks():
     x = np.random.default_rng(0).normal(size=(2, 10, V, 3)).astype(np.float32) + 3
     out, _ = DropJoints(0.5)(x, valid_mask(x), rng(1))
@@ -193,7 +212,9 @@ def test_eval_pipeline_is_deterministic_and_uses_normalize():
 
 
 def test_train_pipeline_composes_all_augmentations():
-    cfg = data_config(fps_scale=(0.8, 1.2), depth_scale=(0.5, 1.5), scale=(0.9, 1.1), noise_std=0.01, drop_joints=0.1)
+    cfg = data_config(
+        fps_scale=(0.8, 1.2), depth_scale=(0.5, 1.5), flip=0.5, scale=(0.9, 1.1), noise_std=0.01, drop_joints=0.1
+    )
     pipeline = build_transform(cfg, train=True)
     names = [type(t).__name__ for t in pipeline.transforms]
     assert names == [
@@ -202,6 +223,7 @@ def test_train_pipeline_composes_all_augmentations():
         "FrameRateChange",
         "ValidCropResize",
         "RandomDepthScale",
+        "RandomFlip",
         "RandomRotation",
         "RandomScale",
         "JointNoise",

@@ -7,8 +7,8 @@ resumed runs exact). Transforms are vectorised over persons, frames and joints; 
 
 :func:`build_transform` is the one place that turns a :class:`skelrec.config.DataConfig` into the pipeline::
 
-    train:  normalize -> channels -> frame-rate change -> valid_crop_resize (random) -> depth scale -> rotate
-            -> scale -> noise -> drop joints -> persons
+    train:  normalize -> channels -> frame-rate change -> valid_crop_resize (random) -> depth scale -> flip
+            -> rotate -> scale -> noise -> drop joints -> persons
     eval:   normalize -> channels -> valid_crop_resize (centre crop ``test_crop``) -> persons
 
 Inference builds the eval pipeline from the ``data`` section stored with a checkpoint, so it applies exactly what
@@ -25,7 +25,7 @@ import numpy as np
 
 from skelrec.config import DataConfig
 from skelrec.errors import SkelrecError
-from skelrec.skeleton import Normalization, normalize, pad_persons, resample_frames, valid_mask
+from skelrec.skeleton import Normalization, get_layout, normalize, pad_persons, resample_frames, valid_mask
 
 __all__ = [
     "Compose",
@@ -192,6 +192,24 @@ class RandomDepthScale:
 
 
 @dataclass(frozen=True)
+class RandomFlip:
+    """With probability ``p``, mirror the clip left-right: ``x`` negated and every left joint swapped with its right
+    twin (``flip_index`` of the layout), so a right-hand throw becomes a left-hand one. Mirrored footage (webcam
+    previews, Kinect colour video) and left-handed people meet the model as the other side."""
+
+    p: float
+    flip_index: tuple[int, ...]
+
+    def __call__(self, x: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> Clip:
+        _require_xyz(x, "left-right flipping")
+        if rng.random() >= self.p:
+            return x, mask
+        out = x[:, :, list(self.flip_index)].copy()
+        out[..., 0] *= -1.0
+        return out, mask
+
+
+@dataclass(frozen=True)
 class RandomRotation:
     """MAMP ``random_rot``: one rotation for the whole clip, angle ``U(-theta, theta)`` about each axis."""
 
@@ -283,6 +301,8 @@ def build_transform(data: DataConfig, *, train: bool, layout: str | None = None)
         steps.append(ValidCropResize(data.clip_length, aug.crop, aug.crop_min_frames))
         if aug.depth_scale != (1.0, 1.0):
             steps.append(RandomDepthScale(*aug.depth_scale))
+        if aug.flip > 0:
+            steps.append(RandomFlip(aug.flip, tuple(get_layout(layout).flip_index)))
         if aug.rotate > 0:
             steps.append(RandomRotation(aug.rotate))
         if aug.scale != (1.0, 1.0):
