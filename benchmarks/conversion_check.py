@@ -37,6 +37,7 @@ import numpy as np
 
 from skelrec.datasets.ntu import parse_skeleton
 from skelrec.errors import SkelrecError
+from skelrec.files import atomic_write_text
 from skelrec.paths import REPO_ROOT, shared_data_dir
 from skelrec.pose import MediaPipePoseEstimator, PoseSequence, extract_poses
 from skelrec.pose.agreement import Agreement, compare_skeletons, compare_with_reference
@@ -211,7 +212,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "speed": speed,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")
     return result
 

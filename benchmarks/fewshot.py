@@ -85,6 +85,7 @@ from skelrec.checkpoint import build_model  # noqa: E402
 from skelrec.datasets.cache import PreparedDataset  # noqa: E402
 from skelrec.errors import SkelrecError  # noqa: E402
 from skelrec.evaluate import POOLINGS  # noqa: E402
+from skelrec.files import atomic_write_text  # noqa: E402
 from skelrec.hub.loading import LoadedModel  # noqa: E402
 from skelrec.teach import (  # noqa: E402
     DEFAULT_POOLING,
@@ -690,7 +691,7 @@ def main() -> None:
         print("timing:", report["timing"])
     report["seconds"] = round(time.perf_counter() - started, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    atomic_write_text(args.out, json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")
 
 

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from skelrec.files import atomic_write_text
 from skelrec.paths import REPO_ROOT, shared_data_dir
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root, for benchmarks.*
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "wall_time_s": round(time.time() - started, 1),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    atomic_write_text(args.out, json.dumps(result, indent=1) + "\n")
     print(json.dumps(result["summary"]))
     return result
 

@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from skelrec.files import atomic_write_text
 from skelrec.hub import DEFAULT_MODEL_DIR, architecture, save_checkpoint
 from skelrec.labeling import Labeler, PoseOptions
 from skelrec.models import Classifier, build_encoder, build_head
@@ -344,7 +345,7 @@ def write_results(
         "cpu_threads": threads,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    atomic_write_text(args.out, json.dumps(result, indent=1) + "\n")
     print(json.dumps(summary, indent=1))
     return result
 

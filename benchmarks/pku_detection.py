@@ -53,6 +53,7 @@ from skelrec.datasets.pku import PkuMmdReader, pku_video  # noqa: E402
 from skelrec.datasets.recording import read_recording  # noqa: E402
 from skelrec.errors import SkelrecError  # noqa: E402
 from skelrec.evaluate.detection import Instance, detection_map  # noqa: E402
+from skelrec.files import atomic_write_text  # noqa: E402
 from skelrec.hub.loading import from_pretrained  # noqa: E402
 from skelrec.labeling import Labeler  # noqa: E402
 from skelrec.labeling.result import LabelResult  # noqa: E402
@@ -390,15 +391,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
         grid = {key: getattr(args, key) for key in DEFAULT_GRID}
         streams = spread(split_streams(root, "train"), args.tune_streams)
         doc = {"command": command, **tune(args.model, root, streams, grid)}
-        args.settings.parent.mkdir(parents=True, exist_ok=True)
-        args.settings.write_text(json.dumps(doc, indent=2) + "\n")
+        atomic_write_text(args.settings, json.dumps(doc, indent=2) + "\n")
         log.info("tuned on %d training streams: %s -> %s", len(streams), doc["chosen"], doc["rows"][0]["map"])
         if args.skip_eval:
             return doc
     settings = load_settings(args.settings, args.model)
     result = {"command": command, **evaluate(args.model, root, split_streams(root, "test"), settings)}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
     log.info("%s: mAP %s over %s", args.out, result["map"], ", ".join(result["model_classes"]["per_class"]))
     return result
 

@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import machine  # noqa: E402
+from skelrec.files import atomic_write_text  # noqa: E402
 
 RESULT = ROOT / "benchmarks" / "results" / "throughput.json"
 CONFIGS = {  # method -> its NTU-60 xsub paper config
@@ -141,7 +142,7 @@ def main() -> None:
         "random input of the paper shape; fp32",
         "methods": results,
     }
-    RESULT.write_text(json.dumps(out, indent=2) + "\n")
+    atomic_write_text(RESULT, json.dumps(out, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.shared_data import macdiff_input_statistics, prepare_shared_caches  # noqa: E402
+from skelrec.files import atomic_write_text  # noqa: E402
 from skelrec.paths import shared_data_dir  # noqa: E402
 
 RUN = ROOT / "runs" / "default"
@@ -203,7 +204,7 @@ def bridge(classifier: Path, *, run: Path = RUN, out: Path = BRIDGE_RESULT, comm
         "top5": top,
         "total_variation": round(float(0.5 * np.abs(probs["kinect"] - probs["mediapipe"]).sum()), 4),
     }
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    atomic_write_text(out, json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     return result
 
