@@ -17,6 +17,9 @@ Evaluation: the trimmed instances of ``caches/pku_mmd`` restricted to the eight 
 lists). Per method and protocol, each against the same encoder architecture without pretraining:
 
 * linear probe and kNN of the frozen encoder (seeds 0, 1, 2) vs a random encoder of its config (``--init random``);
+  the linear probe twice: on the encoder's mean over persons, time and joints (MAMP's ``main_linprobe.py``,
+  ``linear_top1``) and on the per-joint feature, the mean over persons and time with the joint tokens concatenated
+  (MacDiff's ``linprobe2``, ``--pooling joints``, ``linear_joints_top1``);
 * fine-tuning on all training labels vs supervised from scratch (``finetune --init random``);
 * semi-supervised fine-tuning on 1 % and 10 % of the training labels (seeds 0, 1, 2: mean ± std) vs scratch.
 
@@ -62,6 +65,7 @@ PROTOCOLS = ("xsub", "xview")
 PRIMARY = "xsub"  # the protocol whose numbers are the method's top-level entries
 CACHES = ("pku_mmd_streams", "pku_mmd")
 STATISTICS = "input_statistics.json"  # runs/ssl_pku/macdiff/: MacDiff's input_mean / input_var for its data
+JOINT_POOLING = "joints"  # the second linear probe: MacDiff's linprobe2 (skelrec.models.pooling)
 PAPER_METHOD = "skeletonmae"  # judged by STRL fine-tuning from its GIN vs from a random GIN (full and 10 % labels)
 
 
@@ -184,6 +188,9 @@ def evaluate(method: str, s: Settings) -> None:
                 for seed in s.seeds:
                     out = eval_file(s, method, protocol, f"{prefix}{probe}", seed)
                     run(protocol, out, probe, "--init", init, "--seed", str(seed))
+            for seed in s.seeds:
+                out = eval_file(s, method, protocol, f"{prefix}linear_{JOINT_POOLING}", seed)
+                run(protocol, out, "linear", "--init", init, "--seed", str(seed), "--pooling", JOINT_POOLING)
             ft = ["--epochs", str(s.finetune_epochs), *steps]
             run(protocol, eval_file(s, method, protocol, f"{prefix}finetune"), "finetune", "--init", init, *ft)
     for protocol in s.semi_protocols():
@@ -237,23 +244,32 @@ def protocol_entry(s: Settings, method: str, protocol: str) -> dict:
     """The numbers of ``method`` on one protocol, each beside its control of the same architecture."""
     linear, knn = _over_seeds(s, method, protocol, "linear"), _over_seeds(s, method, protocol, "knn")
     random_linear, random_knn = (_over_seeds(s, method, protocol, f"random_{p}") for p in ("linear", "knn"))
+    joints, random_joints = (_over_seeds(s, method, protocol, f"{p}linear_{JOINT_POOLING}") for p in ("", "random_"))
     finetune = _round(metric(eval_file(s, method, protocol, "finetune")))
     scratch = _round(metric(eval_file(s, method, protocol, "random_finetune")))
     entry = {
         "linear_top1": linear["mean"],
         "linear_top1_std": linear["std"],
+        "linear_joints_top1": joints["mean"],
+        "linear_joints_top1_std": joints["std"],
         "knn_top1": knn["mean"],
         "knn_top1_std": knn["std"],
         "finetune_top1": finetune,
-        "random_init": {"linear_top1": random_linear["mean"], "knn_top1": random_knn["mean"]},
+        "random_init": {
+            "linear_top1": random_linear["mean"],
+            "linear_joints_top1": random_joints["mean"],
+            "knn_top1": random_knn["mean"],
+        },
         "scratch": {"finetune_top1": scratch},
         "gains": {
             "linear_over_random": _gain(linear["mean"], random_linear["mean"]),
             "knn_over_random": _gain(knn["mean"], random_knn["mean"]),
             "finetune_over_scratch": _gain(finetune, scratch),
             "linear_under_scratch": _gain(scratch, linear["mean"]),  # target: <= 3 points (issue 18)
+            "linear_joints_over_random": _gain(joints["mean"], random_joints["mean"]),
+            "linear_joints_under_scratch": _gain(scratch, joints["mean"]),
         },
-        "seeds": {"linear": linear["seeds"], "knn": knn["seeds"]},
+        "seeds": {"linear": linear["seeds"], "linear_joints": joints["seeds"], "knn": knn["seeds"]},
     }
     if protocol in s.semi_protocols():
         entry["semi"] = _semi(s, method, protocol)
@@ -281,9 +297,8 @@ def method_entry(s: Settings, method: str) -> dict:
     run = s.runs / method
     protocols = {p: protocol_entry(s, method, p) for p in s.protocols}
     primary = protocols.get(PRIMARY) or next(iter(protocols.values()))
-    entry = {
-        key: primary[key] for key in ("linear_top1", "linear_top1_std", "knn_top1", "knn_top1_std", "finetune_top1")
-    }
+    keys = ("linear_top1", "linear_top1_std", "linear_joints_top1", "linear_joints_top1_std", "knn_top1")
+    entry = {key: primary[key] for key in (*keys, "knn_top1_std", "finetune_top1")}
     entry |= {"semi": primary.get("semi", {}), "random_init": primary["random_init"], "scratch": primary["scratch"]}
     entry["protocols"] = protocols
     entry["epochs"] = epochs_done(run)
@@ -333,14 +348,15 @@ def table(result: dict) -> str:
         return f"{a} / {b}"
 
     lines = [
-        "| method | linear / random | kNN / random | finetune / scratch | 1 %: pre / scratch | 10 %: pre / scratch "
-        "| epochs | samples/s | peak RSS MB |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| method | linear / random | per-joint linear / random | kNN / random | finetune / scratch "
+        "| 1 %: pre / scratch | 10 %: pre / scratch | epochs | samples/s | peak RSS MB |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, e in result["methods"].items():
         semi = {k: pair(v["pretrained"]["mean"], v["scratch"]["mean"]) for k, v in e.get("semi", {}).items()}
         lines.append(
             f"| {name} | {pair(e['linear_top1'], e['random_init']['linear_top1'])} "
+            f"| {pair(e.get('linear_joints_top1'), e['random_init'].get('linear_joints_top1'))} "
             f"| {pair(e['knn_top1'], e['random_init']['knn_top1'])} "
             f"| {pair(e['finetune_top1'], e['scratch']['finetune_top1'])} | {semi.get('1', '–')} "
             f"| {semi.get('10', '–')} | {e['epochs']} | {e['samples_per_s']} | {e['peak_rss_mb']} |"

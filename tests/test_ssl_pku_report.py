@@ -45,6 +45,8 @@ def _fill(bench, s, method: str, protocol: str, base: float) -> None:
         _write(bench.eval_file(s, method, protocol, "knn", seed), {"top1": base + 5})
         _write(bench.eval_file(s, method, protocol, "random_linear", seed), {"top1": base})
         _write(bench.eval_file(s, method, protocol, "random_knn", seed), {"top1": base - 5})
+        _write(bench.eval_file(s, method, protocol, "linear_joints", seed), {"top1": base + 14})
+        _write(bench.eval_file(s, method, protocol, "random_linear_joints", seed), {"top1": base + 12})
     _write(bench.eval_file(s, method, protocol, "finetune"), {"top1": base + 20})
     _write(bench.eval_file(s, method, protocol, "random_finetune"), {"top1": base + 15})
     _write(bench.eval_file(s, method, protocol, "semi"), _semi((base, 2.0), (base + 12, 1.5)))
@@ -65,7 +67,9 @@ def test_report_gives_each_number_beside_its_control_and_the_requested_keys(benc
     assert saved["evaluation"]["classes"][-1] == "pushing other person"
     e = saved["methods"]["mamp"]
     assert (e["linear_top1"], e["linear_top1_std"], e["knn_top1"], e["finetune_top1"]) == (70.0, 0.82, 65.0, 80.0)
-    assert e["random_init"] == {"linear_top1": 60.0, "knn_top1": 55.0} and e["scratch"] == {"finetune_top1": 75.0}
+    assert (e["linear_joints_top1"], e["linear_joints_top1_std"]) == (74.0, 0.0)
+    assert e["random_init"] == {"linear_top1": 60.0, "linear_joints_top1": 72.0, "knn_top1": 55.0}
+    assert e["scratch"] == {"finetune_top1": 75.0}
     assert e["semi"]["1"] == {
         "pretrained": {"mean": 60.0, "std": 2.0, "runs": 3},
         "scratch": {"mean": 56.0, "std": 3.0, "runs": 3},
@@ -81,7 +85,10 @@ def test_report_gives_each_number_beside_its_control_and_the_requested_keys(benc
         "knn_over_random": 10.0,
         "finetune_over_scratch": 5.0,
         "linear_under_scratch": 5.0,
+        "linear_joints_over_random": 2.0,
+        "linear_joints_under_scratch": 1.0,
     }
+    assert "| mamp | 70.0 / 60.0 | 74.0 / 72.0 | 65.0 / 55.0 | 80.0 / 75.0 |" in bench.table(saved)
     assert "paper_protocol" not in e
 
 
@@ -89,6 +96,7 @@ def test_missing_results_are_none_not_zero(bench, settings) -> None:
     _write(bench.eval_file(settings, "halp", "xsub", "linear", 0), {"top1": 50.0})
     e = bench.report(settings, ["halp"])["methods"]["halp"]
     assert e["linear_top1"] == 50.0 and e["linear_top1_std"] == 0.0 and e["knn_top1"] is None
+    assert e["linear_joints_top1"] is None and e["random_init"]["linear_joints_top1"] is None
     assert e["finetune_top1"] is None and e["semi"]["10"] == {
         "pretrained": {"mean": None, "std": None, "runs": None},
         "scratch": {"mean": None, "std": None, "runs": None},
@@ -120,8 +128,10 @@ def test_evaluate_restricts_every_probe_to_the_interactions_and_pairs_it_with_it
     bench.evaluate("skeletonmae", settings)
     probes = [(c[c.index("evaluate") + 1], c[c.index("--init") + 1]) for c in calls]
     assert sorted(probes) == sorted(
-        (p, i) for p in ("linear", "knn", "finetune", "semi") for i in ("pretrained", "random")
+        (p, i) for p in ("linear", "linear", "knn", "finetune", "semi") for i in ("pretrained", "random")
     )
+    poolings = [c[c.index("--pooling") + 1] for c in calls if "--pooling" in c]
+    assert poolings == ["joints", "joints"]  # the per-joint probe (MacDiff's linprobe2), pretrained and random
     for cmd in calls:
         kept = [cmd[i + 1] for i, a in enumerate(cmd) if a == "--classes"]
         assert kept == list(bench.INTERACTIONS) and len(kept) == 8
