@@ -23,6 +23,10 @@ lists). Per method and protocol, each against the same encoder architecture with
 * fine-tuning on all training labels vs supervised from scratch (``finetune --init random``);
 * semi-supervised fine-tuning on 1 % and 10 % of the training labels (seeds 0, 1, 2: mean ± std) vs scratch.
 
+A random-init control depends on the encoder's architecture and input, not on the method that pretrained it: when
+another method's encoder has the same (MAMP and MacDiff: the 4x64 transformer on 32-frame two-person clips), its
+control result is copied (``shared_control`` names the file) instead of trained again.
+
 SkeletonMAE is judged by its paper's protocol (Yan et al., ICCV'23): its GIN fine-tuned inside STRL (the default
 downstream model of a GIN checkpoint) against the same STRL from a random GIN, with all and with 10 % of the labels;
 ``methods.skeletonmae.paper_protocol`` records both and the gains. Fine-tuning runs ``--finetune-epochs`` (30: the
@@ -177,6 +181,12 @@ def evaluate(method: str, s: Settings) -> None:
         if fresh(out, encoder):
             print(f"= {out} is up to date")
             return
+        twin = shared_control(s, method, out) if args[args.index("--init") + 1] == "random" else None
+        if twin is not None:
+            doc = json.loads(twin.read_text()) | {"shared_control": str(twin.relative_to(s.runs))}
+            atomic_write_text(out, json.dumps(doc, indent=2) + "\n")
+            print(f"= {out}: the same random-init control as {twin}")
+            return
         out.parent.mkdir(parents=True, exist_ok=True)
         common = ["--data", str(s.eval_data), "--protocol", protocol, *classes, "--device", "cpu"]
         measured_run(skelrec_cmd("evaluate", *args[:1], str(encoder), *common, *args[1:], "--out", str(out)))
@@ -200,6 +210,35 @@ def evaluate(method: str, s: Settings) -> None:
             semi += [a for seed in s.semi_seeds for a in ("--seed", str(seed))]
             prefix = "" if init == "pretrained" else "random_"
             run(protocol, eval_file(s, method, protocol, f"{prefix}semi"), "semi", "--init", init, *semi)
+
+
+def encoder_input(encoder: Path) -> dict | None:
+    """What a random-init control of ``encoder`` depends on: its architecture and its input (layout, clip length,
+    persons, normalization, channels, test crop), not the method that trained it; ``None`` without a config."""
+    path = encoder / "config.json"
+    if not path.is_file():
+        return None
+    config = json.loads(path.read_text())
+    data = {k: v for k, v in (config.get("data") or {}).items() if k not in ("paths", "protocol", "part", "augment")}
+    keys = ("encoder", "layout", "normalization", "clip_length", "num_persons")
+    return {**{k: config.get(k) for k in keys}, "data": data}
+
+
+def shared_control(s: Settings, method: str, out: Path) -> Path | None:
+    """Another method's result file of the same random-init control (same stem and protocol), when that method's
+    encoder has the same architecture and input as ``method``'s (MAMP and MacDiff share the 4x64 transformer): the
+    control is the same random encoder trained the same way, so it is measured once."""
+    mine = encoder_input(s.runs / method / "encoder")
+    if mine is None:
+        return None
+    for other in METHODS:
+        twin = s.runs / other / out.relative_to(s.runs / method)
+        encoder = s.runs / other / "encoder"
+        if other == method or not fresh(twin, encoder) or "shared_control" in json.loads(twin.read_text()):
+            continue
+        if encoder_input(encoder) == mine:
+            return twin
+    return None
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -166,3 +166,38 @@ def test_streamed_clip_statistics_equal_those_of_the_stacked_clips(one_person) -
     assert mean == pytest.approx(stacked[0], abs=1e-9) and var == pytest.approx(stacked[1], rel=1e-9)
     with pytest.raises(SkelrecError, match="fewer than two joint positions"):
         clip_statistics([{"x": torch.zeros(1, 2, 5, 3), "mask": torch.zeros(1, 2, dtype=torch.bool)}])
+
+
+def _encoder(settings, method: str, depth: int) -> None:
+    folder = settings.runs / method / "encoder"
+    folder.mkdir(parents=True)
+    config = {"encoder": {"name": "transformer", "config": {"depth": depth}}, "layout": "ntu25", "clip_length": 32}
+    (folder / "config.json").write_text(json.dumps({**config, "method": {"name": method}, "data": {"paths": [method]}}))
+
+
+def test_a_random_init_control_is_measured_once_for_encoders_of_the_same_architecture(
+    bench, settings, monkeypatch
+) -> None:
+    calls: list[list[str]] = []
+
+    def measured(cmd: list[str]) -> int:
+        calls.append(cmd)
+        _write(Path(cmd[cmd.index("--out") + 1]), {"top1": 50.0 + len(calls)})
+        return 0
+
+    monkeypatch.setattr(bench, "measured_run", measured)
+    settings.protocols, settings.seeds, settings.semi_seeds = ("xsub",), (0,), (0,)
+    _encoder(settings, "mamp", 4)
+    _encoder(settings, "macdiff", 4)  # the same transformer, another method
+    _encoder(settings, "skeleton2vec", 2)
+    bench.evaluate("mamp", settings)
+    assert len(calls) == 10  # linear, joint linear, kNN, fine-tune, semi; pretrained and random
+    bench.evaluate("macdiff", settings)
+    inits = [c[c.index("--init") + 1] for c in calls[10:]]
+    assert inits == ["pretrained"] * 5  # its controls are MAMP's
+    copied = json.loads(bench.eval_file(settings, "macdiff", "xsub", "random_knn", 0).read_text())
+    original = json.loads(bench.eval_file(settings, "mamp", "xsub", "random_knn", 0).read_text())
+    assert copied["metrics"] == original["metrics"]
+    assert copied["shared_control"] == "mamp/eval/xsub/random_knn_seed0.json"
+    bench.evaluate("skeleton2vec", settings)
+    assert [c[c.index("--init") + 1] for c in calls[15:]].count("random") == 5  # another architecture: its own
