@@ -25,11 +25,13 @@ import argparse
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -217,14 +219,24 @@ def utd_accuracy(metrics: Sequence[Mapping]) -> float:
     return float(metric["value"])
 
 
+REPOSITORY_FOLDERS = ("benchmarks", "caches", "pretrain", "runs", "weights")
+_MACHINE_PREFIX = re.compile(r"(?<![\w.])/(?:[^\s\"'/]+/)*?(?=(?:" + "|".join(REPOSITORY_FOLDERS) + r")/)")
+
+
+def repository_paths(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` with the machine's absolute paths into a checkout (this clone, or the worktree a run was trained
+    in) made relative to the repository: ``/work/wt-run/caches/x`` -> ``caches/x``. Paths of this machine mean
+    nothing to a user of the model."""
+    return json.loads(_MACHINE_PREFIX.sub("", json.dumps(config)))
+
+
 def card(classifier: Path, others: dict[str, Path]) -> None:
     """weights/default from ``classifier``; ``others`` (init -> classifier) are the runs it is compared with."""
     from skelrec.checkpoint import load_checkpoint, read_config
     from skelrec.hub.publish import save_pretrained
 
     state, typed = load_checkpoint(classifier)
-    # paths of this machine mean nothing to a user of the model: make them relative to the repository
-    config = json.loads(json.dumps(typed.to_dict()).replace(f"{ROOT}/", ""))
+    config = repository_paths(typed.to_dict())
     config["repo_id"] = REPO_ID
     config["license"] = "other"
     shipped = config["training"]["init"]

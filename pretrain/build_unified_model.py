@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "pretrain"))
 
-from build_default_model import INIT_WORDS, INITS, TERMS, bridge, bridging_augmentations, pretrain  # noqa: E402
+from build_default_model import INIT_WORDS, INITS, TERMS, bridge, bridging_augmentations, pretrain, repository_paths  # noqa: E402
 
 from benchmarks.shared_data import prepare_shared_caches  # noqa: E402
 from skelrec.paths import shipped_weights_dir  # noqa: E402
@@ -138,7 +138,7 @@ def card(classifier: Path, others: dict[str, Path], out: Path) -> None:
 
     state, typed = load_checkpoint(classifier)
     # paths of this machine mean nothing to a user of the model: make them relative to the repository
-    config = json.loads(json.dumps(typed.to_dict()).replace(f"{ROOT}/", ""))
+    config = repository_paths(typed.to_dict())
     config |= {"repo_id": REPO_ID, "license": "other"}
     config["training"] = {**config["training"], "data": [{**d, "terms": TERMS} for d in TRAINING_DATA]}
     shipped = config["training"]["init"]

@@ -39,3 +39,18 @@ def test_input_options_reach_the_fine_tuning_input(given, opened, augment):
     names = [type(t).__name__ for t in build_transform(data, train=True).transforms]
     assert ("RandomFlip" in names) == ("flip" in augment)
     assert ("RandomDepthScale" in names) == ("depth_scale" in augment)
+
+
+def test_machine_paths_in_a_card_config_become_repository_paths():
+    """Absolute paths into a checkout (this clone or the worktree a run was trained in) lose the machine prefix;
+    paths elsewhere (the shared data) and relative ones are left alone."""
+    config = {
+        "data": {"paths": ["/work/wt-run4/caches/pku_mmd_background"]},
+        "command": "skelrec pretrain x.yaml run.out_dir=/home/u/skelrec/runs/ssl data=/data/pku_mmd/v1",
+        "pretrained": "runs/ssl_pku/mamp/encoder",
+    }
+    assert build.repository_paths(config) == {
+        "data": {"paths": ["caches/pku_mmd_background"]},
+        "command": "skelrec pretrain x.yaml run.out_dir=runs/ssl data=/data/pku_mmd/v1",
+        "pretrained": "runs/ssl_pku/mamp/encoder",
+    }
