@@ -99,6 +99,7 @@ def models(
     as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False,
 ) -> None:
     """List the shipped models (skelrec label --model NAME) and the actions each one recognises."""
+    from skelrec.datasets.base import BACKGROUND_CLASS
     from skelrec.hub.shipped import list_shipped_models
 
     rows = list_shipped_models()
@@ -109,8 +110,10 @@ def models(
         where = row["folder"] if row["available"] else "not built/shipped in this install"
         inputs = "" if row["videos"] else ", skeleton files only"
         typer.echo(f"{row['name']}: {row['description']} [{where}{inputs}]")
-        if row["labels"]:
-            typer.echo(f"  {len(row['labels'])} actions: {', '.join(row['labels'])}")
+        actions = [label for label in row["labels"] if label != BACKGROUND_CLASS]
+        if actions:
+            between = f' (and "{BACKGROUND_CLASS}" between them)' if len(actions) < len(row["labels"]) else ""
+            typer.echo(f"  {len(actions)} actions{between}: {', '.join(actions)}")
 
 
 @app.command()

@@ -81,6 +81,7 @@ def test_skelrec_models_lists_names_and_label_sets(weights):
     assert [r["name"] for r in rows] == ["default", "gestures", "interactions"]
     assert [r["available"] for r in rows] == [True, True, False]
     two = json.loads((weights / "default" / "config.json").read_text()) | {"min_persons": 2, "repo_id": None}
+    two["labels"] = [*two["labels"][:3], "no action"]  # a background class is not counted as an action
     (weights / "interactions").mkdir()
     (weights / "interactions" / "config.json").write_text(json.dumps(two))  # a model of two-person interactions
     lines = CliRunner().invoke(app, ["models"]).output.splitlines()
@@ -88,5 +89,7 @@ def test_skelrec_models_lists_names_and_label_sets(weights):
         line.startswith("interactions: ") and line.endswith("weights/interactions, skeleton files only]")
         for line in lines
     ), lines
+    actions = ", ".join(two["labels"][:3])
+    assert f'  3 actions (and "no action" between them): {actions}' in lines, lines
     rows = json.loads(CliRunner().invoke(app, ["models", "--json"]).output)
     assert [(r["available"], r["videos"]) for r in rows] == [(True, True), (True, True), (True, False)]

@@ -77,8 +77,8 @@ SHIPPED_MODELS: Registry[ShippedModel] = Registry(
             ),
             ShippedModel(
                 "interactions",
-                "8 PKU-MMD two-person interactions (hug, handshake, push, kick ...) in Kinect v2 / NTU skeleton files, "
-                "not videos (transformer)",
+                "8 PKU-MMD two-person interactions (hug, handshake, push, kick ...) and no action between them, in "
+                "Kinect v2 / NTU skeleton files, not videos (transformer)",
                 ("interactions",),
             ),
         )
