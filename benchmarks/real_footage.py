@@ -46,27 +46,26 @@ class Clip:
     mirrored: bool = False
 
 
-NTU = True  # mirrored: NTU RGB+D colour video
 CLIPS = [
-    Clip("daily_actions_dev/S004C003P003R001A006_rgb.avi", "pick up (NTU A006)", ("ntu60", "pickup"), NTU),
-    Clip("daily_actions_dev/S004C003P003R001A007_rgb.avi", "throw (NTU A007)", ("ntu60", "throw"), NTU),
+    Clip("daily_actions_dev/S004C003P003R001A006_rgb.avi", "pick up (NTU A006)", ("ntu60", "pickup"), mirrored=True),
+    Clip("daily_actions_dev/S004C003P003R001A007_rgb.avi", "throw (NTU A007)", ("ntu60", "throw"), mirrored=True),
     Clip(
         "daily_actions_dev/S004C002P003R002A046_rgb.avi",
         "touch back (NTU A046)",
         ("ntu60", "touch back (backache)"),
-        NTU,
+        mirrored=True,
     ),
     Clip(
         "daily_actions_dev/S004C002P003R002A047_rgb.avi",
         "touch neck (NTU A047)",
         ("ntu60", "touch neck (neckache)"),
-        NTU,
+        mirrored=True,
     ),
     Clip(
         "daily_actions_dev/S004C002P003R002A048_rgb.avi",
         "nausea or vomiting (NTU A048)",
         ("ntu60", "nausea or vomiting condition"),
-        NTU,
+        mirrored=True,
     ),
     Clip(
         "daily_actions_dev/person01_handclapping_d1_uncomp.avi",
@@ -78,12 +77,12 @@ CLIPS = [
         "hand clapping (KTH)",
         ("utd_mhad", "two hand front clap"),
     ),
-    Clip("ntu_rgbd/S001C001P001R001A001_rgb.avi", "drink water (NTU A001)", ("ntu60", "drink water"), NTU),
+    Clip("ntu_rgbd/S001C001P001R001A001_rgb.avi", "drink water (NTU A001)", ("ntu60", "drink water"), mirrored=True),
     Clip(
         "mmaction2/ntu_sample.avi",
         "two people, one hands a hat to the other (NTU-120)",
         ("ntu60", "giving something to other person"),
-        NTU,
+        mirrored=True,
     ),
     Clip(
         "mmaction2/demo_test_video_structuralize.mp4",

@@ -70,6 +70,8 @@ PRIMARY = "xsub"  # the protocol whose numbers are the method's top-level entrie
 CACHES = ("pku_mmd_streams", "pku_mmd")
 STATISTICS = "input_statistics.json"  # runs/ssl_pku/macdiff/: MacDiff's input_mean / input_var for its data
 JOINT_POOLING = "joints"  # the second linear probe: MacDiff's linprobe2 (skelrec.models.pooling)
+PROBES = (("linear", "linear"), ("knn", "knn"), (f"linear_{JOINT_POOLING}", "linear", "--pooling", JOINT_POOLING))
+"""Frozen-encoder probes per seed: (result file stem, ``skelrec evaluate`` protocol, its extra options)."""
 PAPER_METHOD = "skeletonmae"  # judged by STRL fine-tuning from its GIN vs from a random GIN (full and 10 % labels)
 
 
@@ -194,13 +196,10 @@ def evaluate(method: str, s: Settings) -> None:
     for protocol in s.protocols:
         for init in ("pretrained", "random"):
             prefix = "" if init == "pretrained" else "random_"
-            for probe in ("linear", "knn"):
+            for stem, probe, *options in PROBES:
                 for seed in s.seeds:
-                    out = eval_file(s, method, protocol, f"{prefix}{probe}", seed)
-                    run(protocol, out, probe, "--init", init, "--seed", str(seed))
-            for seed in s.seeds:
-                out = eval_file(s, method, protocol, f"{prefix}linear_{JOINT_POOLING}", seed)
-                run(protocol, out, "linear", "--init", init, "--seed", str(seed), "--pooling", JOINT_POOLING)
+                    out = eval_file(s, method, protocol, f"{prefix}{stem}", seed)
+                    run(protocol, out, probe, "--init", init, "--seed", str(seed), *options)
             ft = ["--epochs", str(s.finetune_epochs), *steps]
             run(protocol, eval_file(s, method, protocol, f"{prefix}finetune"), "finetune", "--init", init, *ft)
     for protocol in s.semi_protocols():

@@ -239,6 +239,8 @@ def test_background_option_adds_a_no_action_class_from_the_gaps(tmp_path):
     assert get_reader("pku_mmd", tmp_path).classes == PKU_MMD_CLASSES  # the option is off by default
     with pytest.raises(SkelrecError, match="background_min 9 and background_max 8"):
         get_reader("pku_mmd", tmp_path, background=True, background_min=9, background_max=8)
+    with pytest.raises(SkelrecError, match="background_min='abc': frames must be whole numbers"):
+        get_reader("pku_mmd", tmp_path, background=True, background_min="abc")  # -o background_min=abc
 
 
 def _bad_skeleton(defect: str) -> list[str]:

@@ -154,6 +154,11 @@ class PkuMmdReader(DatasetReader):
         super().__init__(
             root, skeleton_dir=skeleton_dir, label_dir=label_dir, split_dir=split_dir, unlabelled=unlabelled
         )
+        frames = {"margin": background_margin, "min": background_min, "max": background_max}
+        wrong = {f"background_{k}": v for k, v in frames.items() if isinstance(v, bool) or not isinstance(v, int)}
+        if background and wrong:
+            given = ", ".join(f"{k}={v!r}" for k, v in wrong.items())
+            raise SkelrecError(f"pku_mmd: {given}: frames must be whole numbers (e.g. -o background_min=30)")
         if background and not 0 < background_min <= background_max:
             raise SkelrecError(
                 f"background_min {background_min} and background_max {background_max} must satisfy "
@@ -236,10 +241,7 @@ class PkuMmdReader(DatasetReader):
             samples += self._clip(path, seq, meta, act.start, act.end, act)
         if self.background is not None:
             for start, end in background_ranges([(a.start, a.end) for a in actions], seq.shape[1], *self.background):
-                if seq[:, start:end].any():
-                    samples += self._clip(path, seq, meta, start, end, background=True)
-                else:
-                    self.stats["empty_background"] += 1
+                samples += self._clip(path, seq, meta, start, end, background=True)
         return samples
 
     def _clip(
@@ -255,8 +257,11 @@ class PkuMmdReader(DatasetReader):
     ) -> list[Sample]:
         data = seq[:, start:end]
         if not data.any():
+            if background:  # nobody tracked between two actions: nothing to learn, nothing to warn about
+                self.stats["empty_background"] += 1
+                return []
             return self.skip("empty", f"{path}: frames [{start}, {end}) are all zeros (no tracked body); clip skipped")
-        label = len(PKU_MMD_CLASSES) if background else None if act is None else act.label - 1
+        label = self.classes.index(BACKGROUND_CLASS) if background else None if act is None else act.label - 1
         return [
             Sample(
                 data=data,
